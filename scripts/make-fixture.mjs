@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+// Creates test/fixtures/repo-v1: a small repository of format version 1, committed so that tests catch any
+// change that would make old repositories unreadable. Run once per format version; never regenerate v1.
+// Usage: node scripts/make-fixture.mjs OUTDIR
+import { mkdirSync, writeFileSync, symlinkSync, rmSync, utimesSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+const out = resolve(process.argv[2] ?? 'test/fixtures/repo-v1');
+const work = resolve('.fixture-src');
+rmSync(work, { recursive: true, force: true });
+rmSync(out, { recursive: true, force: true });
+const src = join(work, 'home');
+mkdirSync(join(src, 'docs'), { recursive: true });
+writeFileSync(join(src, 'docs', 'readme.txt'), 'Flashback fixture repository, format version 1.\n');
+writeFileSync(join(src, 'docs', 'numbers.txt'), Array.from({ length: 20000 }, (_, i) => `${i}\n`).join(''));
+writeFileSync(join(src, 'empty'), '');
+symlinkSync('docs/readme.txt', join(src, 'link'));
+const t = new Date('2020-02-02T02:02:02Z');
+for (const p of ['docs/readme.txt', 'docs/numbers.txt', 'empty', 'docs', '.']) utimesSync(join(src, p), t, t);
+const env = { ...process.env, FLASHBACK_REPOSITORY: out, FLASHBACK_PASSWORD: 'fixture', FLASHBACK_TEST_KDF_N: '1024' };
+const cli = (args) => execFileSync(process.execPath, ['bin/flashback', ...args], { env, stdio: 'inherit' });
+cli(['init']);
+cli(['backup', '--host', 'fixture', '--tag', 'v1', src]);
+rmSync(work, { recursive: true, force: true });
+console.log(`fixture written to ${out}; source was ${src}`);

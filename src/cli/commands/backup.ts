@@ -1,0 +1,86 @@
+/** backup PATH... */
+import type { Command } from 'commander';
+import { Archiver } from '../../core/archiver/archiver.js';
+import { Excluder, readExcludeFile } from '../../core/source/exclude.js';
+import { openRepository } from '../context.js';
+import { EXIT, UsageError } from '../exit.js';
+import { createProgress, formatBytes, formatDuration } from '../progress.js';
+import { collect, type Ctx } from '../main.js';
+
+interface BackupFlags {
+  exclude: string[];
+  excludeFile: string[];
+  followSymlinks?: boolean;
+  oneFileSystem?: boolean;
+  excludeCaches?: boolean;
+  tag: string[];
+  host?: string;
+  parent?: string;
+  force?: boolean;
+}
+
+export function registerBackup(program: Command, ctx: Ctx): void {
+  program
+    .command('backup')
+    .description('save a new snapshot of the given files and directories')
+    .argument('<path...>', 'files and directories to back up')
+    .option('-e, --exclude <pattern>', 'exclude a pattern (gitignore syntax; repeatable)', collect, [])
+    .option('--exclude-file <file>', 'read exclude patterns from a file (repeatable)', collect, [])
+    .option('-L, --follow-symlinks', 'back up what symlinks point to (loops are detected and stored as links)')
+    .option('-x, --one-file-system', 'do not cross file system boundaries')
+    .option('--exclude-caches', 'skip the contents of directories holding a CACHEDIR.TAG')
+    .option('--tag <tag>', 'add a tag to the snapshot (repeatable, or comma separated)', collect, [])
+    .option('--host <name>', 'host name to record (default: this host)')
+    .option('--parent <snapshot>', 'snapshot to compare with to skip unchanged files (default: the latest of the same host and paths)')
+    .option('--force', 'read every file, ignoring the parent snapshot')
+    .action(async (paths: string[], f: BackupFlags) => {
+      const out = ctx.out();
+      const patterns = [...f.excludeFile.flatMap((p) => readExcludeFile(p)), ...f.exclude];
+      if (f.force && f.parent) throw new UsageError('--force and --parent exclude each other');
+      const repo = await openRepository(ctx.g(), out);
+      const archiver = new Archiver(repo, {
+        paths,
+        excluder: patterns.length ? new Excluder(patterns) : undefined,
+        followSymlinks: !!f.followSymlinks,
+        oneFileSystem: !!f.oneFileSystem,
+        excludeCaches: !!f.excludeCaches,
+        tags: f.tag.flatMap((t) => t.split(',')).filter(Boolean),
+        host: f.host,
+        parent: f.force ? null : f.parent,
+        signal: ctx.signal,
+        warn: (w) => {
+          progress.log(out.json ? JSON.stringify({ message_type: 'error', during: 'archival', item: w.path, error: { message: w.message } }) : `warning: ${w.path}: ${w.message}`);
+        },
+      });
+      const progress = createProgress('backup', { stream: process.stderr, quiet: out.quiet, json: out.json });
+      const started = Date.now();
+      const timer = setInterval(() => progress.update(archiver.state), 125);
+      let result;
+      try {
+        result = await archiver.run();
+      } finally {
+        clearInterval(timer);
+        progress.done();
+      }
+      const s = result.summary;
+      const seconds = (Date.now() - started) / 1000;
+      if (out.json) {
+        out.jsonLine({ message_type: 'summary', ...s, total_duration: seconds, snapshot_id: result.id, parent: result.parent });
+      } else if (!out.quiet) {
+        if (result.parent) out.line(`using parent snapshot ${result.parent.slice(0, 8)}`);
+        out.line(`Files:       ${pad(s.files_new)} new, ${pad(s.files_changed)} changed, ${pad(s.files_unmodified)} unmodified`);
+        out.line(`Dirs:        ${pad(s.dirs_new)} new, ${pad(s.dirs_changed)} changed, ${pad(s.dirs_unmodified)} unmodified`);
+        out.line(`Added to the repository: ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
+        out.line(`processed ${s.total_files_processed} files, ${formatBytes(s.total_bytes_processed)} in ${formatDuration(seconds)}`);
+        out.line(`snapshot ${result.id.slice(0, 8)} saved`);
+      }
+      if (s.errors > 0) {
+        process.stderr.write(`warning: ${s.errors} file(s) could not be read; the snapshot was saved without them\n`);
+        ctx.setExit(EXIT.partial);
+      }
+    });
+}
+
+function pad(n: number): string {
+  return String(n).padStart(6);
+}

@@ -1,0 +1,30 @@
+/**
+ * A Backend stores opaque repository files by (type, name). It never interprets their bytes and never imports
+ * the repository layer. Contract, for every implementation:
+ * - save() is atomic: a reader sees either no file or the whole file, never a torn one; after save() resolves
+ *   the file is durable (fsync'ed). It never replaces an existing file: when a file of the same name and size
+ *   exists, save() is a no-op (names are content hashes or random).
+ * - load() of a missing file throws FlashbackError('ERR_NOT_FOUND'); a full device throws 'ERR_DEVICE_FULL'.
+ * - list() yields only complete files (never temporary ones).
+ */
+export type FileType = 'config' | 'keys' | 'snapshots' | 'index' | 'data' | 'locks';
+
+export interface FileInfo {
+  name: string;
+  size: number;
+}
+
+export interface Backend {
+  readonly location: string;
+  /** create the directory layout of an empty repository (fails if a config exists) */
+  create(): Promise<void>;
+  /** whether a repository config exists here */
+  hasConfig(): Promise<boolean>;
+  save(type: FileType, name: string, data: Uint8Array): Promise<void>;
+  load(type: FileType, name: string, range?: { offset: number; length: number }): Promise<Buffer>;
+  stat(type: FileType, name: string): Promise<FileInfo>;
+  list(type: FileType): AsyncIterable<FileInfo>;
+  remove(type: FileType, name: string): Promise<void>;
+  /** free bytes on the device, if known */
+  freeSpace(): Promise<number | undefined>;
+}

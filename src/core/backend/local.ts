@@ -1,0 +1,206 @@
+/**
+ * Local directory backend: a repository on a mounted device (ext4, Btrfs, exFAT, FAT32, NTFS...).
+ * It relies on nothing but create, write, fsync, rename-to-a-new-name, unlink and readdir: no chmod, no
+ * symlinks, no hardlinks, no rename over an existing file (design.md §3, §13).
+ */
+import { promises as fsp, constants as C } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Backend, FileInfo, FileType } from './backend.js';
+import { FlashbackError, isErrno } from '../errors/errors.js';
+
+const HEX = /^[0-9a-f]{64}$/;
+
+export class LocalBackend implements Backend {
+  readonly location: string;
+  constructor(dir: string) {
+    this.location = dir;
+  }
+
+  path(type: FileType, name: string): string {
+    if (type === 'config') return join(this.location, 'config');
+    if (!HEX.test(name)) throw new FlashbackError('ERR_INVALID', `invalid repository file name ${JSON.stringify(name)}`);
+    if (type === 'data') return join(this.location, 'data', name.slice(0, 2), name);
+    return join(this.location, type, name);
+  }
+
+  async create(): Promise<void> {
+    if (await this.hasConfig()) {
+      throw new FlashbackError('ERR_REPOSITORY_EXISTS', `a repository already exists at ${this.location}`);
+    }
+    await wrapIo(this.location, async () => {
+      await fsp.mkdir(this.location, { recursive: true });
+      for (const d of ['keys', 'snapshots', 'index', 'locks', 'data']) await fsp.mkdir(join(this.location, d), { recursive: true });
+      for (let i = 0; i < 256; i++) await fsp.mkdir(join(this.location, 'data', i.toString(16).padStart(2, '0')), { recursive: true });
+    });
+  }
+
+  async hasConfig(): Promise<boolean> {
+    try {
+      await fsp.stat(join(this.location, 'config'));
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT', 'ENOTDIR')) return false;
+      throw ioError(this.location, err);
+    }
+  }
+
+  async save(type: FileType, name: string, data: Uint8Array): Promise<void> {
+    const final = this.path(type, name);
+    try {
+      const st = await fsp.stat(final);
+      if (st.size === data.length) return;
+      throw new FlashbackError('ERR_DAMAGED', `${final} exists with a different size (${st.size}, expected ${data.length})`, {
+        hint: 'the file is damaged; run "flashback check"',
+      });
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err instanceof FlashbackError ? err : ioError(final, err);
+    }
+    const tmp = `${final}.${randomBytes(4).toString('hex')}.tmp`;
+    let fh: fsp.FileHandle | undefined;
+    try {
+      try {
+        fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
+      } catch (err) {
+        // a copy of the repository may have lost its empty sub-directories (git, some sync tools)
+        if (!isErrno(err, 'ENOENT')) throw err;
+        await fsp.mkdir(join(final, '..'), { recursive: true });
+        fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
+      }
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await fh.write(data, off, data.length - off, off);
+        off += bytesWritten;
+      }
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await fsp.rename(tmp, final);
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      await fsp.unlink(tmp).catch(() => undefined);
+      throw ioError(final, err);
+    }
+    await syncDir(join(final, '..'));
+  }
+
+  async load(type: FileType, name: string, range?: { offset: number; length: number }): Promise<Buffer> {
+    const p = this.path(type, name);
+    try {
+      if (!range) return await fsp.readFile(p);
+      const fh = await fsp.open(p, 'r');
+      try {
+        const buf = Buffer.allocUnsafe(range.length);
+        let got = 0;
+        while (got < range.length) {
+          const { bytesRead } = await fh.read(buf, got, range.length - got, range.offset + got);
+          if (bytesRead === 0) break;
+          got += bytesRead;
+        }
+        return got === range.length ? buf : buf.subarray(0, got);
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      throw ioError(p, err);
+    }
+  }
+
+  async stat(type: FileType, name: string): Promise<FileInfo> {
+    const p = this.path(type, name);
+    try {
+      const st = await fsp.stat(p);
+      return { name, size: st.size };
+    } catch (err) {
+      throw ioError(p, err);
+    }
+  }
+
+  async *list(type: FileType): AsyncIterable<FileInfo> {
+    if (type === 'config') return;
+    const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = await fsp.readdir(dir);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) continue;
+        throw ioError(dir, err);
+      }
+      for (const name of names.sort()) {
+        if (!HEX.test(name)) continue;
+        try {
+          const st = await fsp.stat(join(dir, name));
+          yield { name, size: st.size };
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw ioError(join(dir, name), err);
+        }
+      }
+    }
+  }
+
+  private async dataDirs(): Promise<string[]> {
+    const base = join(this.location, 'data');
+    try {
+      return (await fsp.readdir(base)).filter((n) => /^[0-9a-f]{2}$/.test(n)).sort().map((n) => join(base, n));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw ioError(base, err);
+    }
+  }
+
+  async remove(type: FileType, name: string): Promise<void> {
+    const p = this.path(type, name);
+    try {
+      await fsp.unlink(p);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw ioError(p, err);
+    }
+  }
+
+  async freeSpace(): Promise<number | undefined> {
+    try {
+      const s = await fsp.statfs(this.location);
+      return s.bavail * s.bsize;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  // Directory fsync makes the rename durable on ext4/Btrfs; some file systems (FUSE exFAT/FAT) refuse it.
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    /* not supported here: the rename is as durable as the file system makes it */
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+export function ioError(path: string, err: unknown): Error {
+  if (err instanceof FlashbackError) return err;
+  if (isErrno(err, 'ENOENT')) return new FlashbackError('ERR_NOT_FOUND', `${path} does not exist`, { cause: err });
+  if (isErrno(err, 'ENOSPC', 'EDQUOT', 'EFBIG')) {
+    return new FlashbackError('ERR_DEVICE_FULL', `no space left on the device holding ${path}`, {
+      hint: 'free space on the device (flashback prune), or use a larger device; nothing already saved was lost',
+      cause: err,
+    });
+  }
+  const code = (err as NodeJS.ErrnoException)?.code ?? '';
+  return new FlashbackError('ERR_IO', `${path}: ${code ? code + ' ' : ''}${(err as Error)?.message ?? String(err)}`, {
+    hint: code === 'EIO' || code === 'ENODEV' || code === 'ENXIO' ? 'was the device removed? plug it in again and rerun' : undefined,
+    cause: err,
+  });
+}
+
+async function wrapIo<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw ioError(path, err);
+  }
+}

@@ -1,0 +1,168 @@
+import { createHmac } from 'node:crypto';
+import { readSync as fsReadSync } from 'node:fs';
+
+/**
+ * FastCDC with normalised chunking (level 2) and a secret gear table, exactly as docs/design.md §6.
+ * Chunk boundaries are a repository-format property: test/chunker.test.ts holds golden vectors.
+ */
+export interface ChunkerParams {
+  min: number;
+  avg: number;
+  max: number;
+}
+
+export type ReadSyncFn = (fd: number, buf: Uint8Array, off: number, len: number, pos: number) => number;
+
+/** gear[i] = signed int32 at offset 4·(i mod 8) (LE) of HMAC(chunkerKey, "gear" ‖ u8(i div 8)). */
+export function gearTable(chunkerKey: Buffer): Int32Array {
+  const gear = new Int32Array(256);
+  for (let j = 0; j < 32; j++) {
+    const mac = createHmac('sha256', chunkerKey).update(Buffer.from([0x67, 0x65, 0x61, 0x72, j])).digest();
+    for (let k = 0; k < 8; k++) gear[j * 8 + k] = mac.readInt32LE(4 * k);
+  }
+  return gear;
+}
+
+/** Largest supported `max`: chunkFile's buffer (2×max) must stay a valid Buffer length. */
+const MAX_CHUNK_LIMIT = 1 << 30;
+
+export function validateChunkerParams(p: ChunkerParams): void {
+  const ok =
+    Number.isSafeInteger(p.min) &&
+    Number.isSafeInteger(p.avg) &&
+    Number.isSafeInteger(p.max) &&
+    p.min >= 0 &&
+    p.min <= p.avg &&
+    p.avg <= p.max &&
+    p.max >= 1 &&
+    p.max <= MAX_CHUNK_LIMIT;
+  const bits = Math.round(Math.log2(p.avg));
+  if (!ok || !(bits >= 2 && bits <= 30)) {
+    throw new RangeError(`invalid chunker parameters min=${p.min} avg=${p.avg} max=${p.max}`);
+  }
+}
+
+/** The top n bits of 32 set, as an int32 (so `(h & mask) === 0` works on int32 h). */
+function topBits(n: number): number {
+  return n === 0 ? 0 : (-1 << (32 - n)) | 0;
+}
+
+export class Chunker {
+  readonly params: Readonly<ChunkerParams>;
+  private readonly gear: Int32Array;
+  private readonly min: number;
+  private readonly avg: number;
+  private readonly max: number;
+  private readonly maskS: number;
+  private readonly maskL: number;
+
+  constructor(gear: Int32Array, p: ChunkerParams) {
+    if (!(gear instanceof Int32Array) || gear.length !== 256) throw new RangeError('gear table must be an Int32Array(256)');
+    validateChunkerParams(p);
+    this.gear = gear;
+    this.params = Object.freeze({ min: p.min, avg: p.avg, max: p.max });
+    this.min = p.min;
+    this.avg = p.avg;
+    this.max = p.max;
+    const bits = Math.round(Math.log2(p.avg));
+    this.maskS = topBits(bits + 2);
+    this.maskL = topBits(bits - 2);
+  }
+
+  /**
+   * Length of the chunk starting at `start`, given the bytes buf[start..end). Returns -1 when no boundary
+   * was found, fewer than `max` bytes are available and !eof (the caller must supply more bytes and call
+   * again from the same `start`). At eof the remaining bytes form the last chunk; an empty range gives 0.
+   */
+  cut(buf: Uint8Array, start: number, end: number, eof: boolean): number {
+    const avail = end - start;
+    const min = this.min;
+    if (avail <= min) return eof ? avail : -1;
+    const max = this.max;
+    const G = this.gear;
+    const limit = start + (avail < max ? avail : max);
+    // A byte at offset < avg from the chunk start is tested with maskS, later ones with maskL.
+    const mid = start + this.avg < limit ? start + this.avg : limit;
+    let h = 0;
+    let i = start + min;
+    const mS = this.maskS;
+    for (; i + 1 < mid; i += 2) {
+      h = ((h << 1) + G[buf[i]]) | 0;
+      if ((h & mS) === 0) return i + 1 - start;
+      h = ((h << 1) + G[buf[i + 1]]) | 0;
+      if ((h & mS) === 0) return i + 2 - start;
+    }
+    if (i < mid) {
+      h = ((h << 1) + G[buf[i]]) | 0;
+      if ((h & mS) === 0) return i + 1 - start;
+      i++;
+    }
+    const mL = this.maskL;
+    for (; i + 1 < limit; i += 2) {
+      h = ((h << 1) + G[buf[i]]) | 0;
+      if ((h & mL) === 0) return i + 1 - start;
+      h = ((h << 1) + G[buf[i + 1]]) | 0;
+      if ((h & mL) === 0) return i + 2 - start;
+    }
+    if (i < limit) {
+      h = ((h << 1) + G[buf[i]]) | 0;
+      if ((h & mL) === 0) return i + 1 - start;
+    }
+    if (avail >= max) return max;
+    return eof ? avail : -1;
+  }
+}
+
+const SMALL_BUFFER = 128 * 1024;
+const READ_AHEAD = 8 * 1024 * 1024;
+
+/**
+ * Cuts the file open at `fd` into chunks, reading it sequentially from offset 0 with positioned reads.
+ * Memory stays bounded (max(2×max, max + 8 MiB)) whatever the file size; an empty file yields nothing.
+ *
+ * The yielded Buffer is a view into an internal buffer that is only valid until the generator is resumed:
+ * a caller that keeps a chunk past the next iteration must copy it.
+ */
+export function* chunkFile(
+  fd: number,
+  chunker: Chunker,
+  maxChunk: number,
+  readSync: ReadSyncFn = fsReadSync,
+): Generator<Buffer> {
+  const max = Math.max(maxChunk, chunker.params.max);
+  const fullSize = Math.max(2 * max, max + READ_AHEAD);
+  // Start small so that the many small files of a backup do not each allocate a large buffer.
+  let buf = Buffer.allocUnsafe(Math.min(fullSize, SMALL_BUFFER));
+  let start = 0;
+  let end = 0;
+  let pos = 0;
+  let eof = false;
+  for (;;) {
+    const n = chunker.cut(buf, start, end, eof);
+    if (n > 0) {
+      yield buf.subarray(start, start + n);
+      start += n;
+      continue;
+    }
+    if (n === 0) return;
+    // n === -1: fewer than max bytes pending and not at eof (buffer length ≥ max, so room can be made).
+    if (buf.length < fullSize && end === buf.length) {
+      const bigger = Buffer.allocUnsafe(fullSize);
+      buf.copy(bigger, 0, start, end);
+      buf = bigger;
+    } else if (start > 0) {
+      buf.copyWithin(0, start, end);
+    }
+    end -= start;
+    start = 0;
+    while (end < buf.length) {
+      const got = readSync(fd, buf, end, buf.length - end, pos);
+      if (got === 0) {
+        eof = true;
+        break;
+      }
+      end += got;
+      pos += got;
+    }
+  }
+}

@@ -1,0 +1,308 @@
+import { hexToId, idToHex } from '../util/hex.js';
+
+/**
+ * The in-memory repository index (docs/design.md §9): blob id → where the sealed blob is. Open addressing
+ * (linear probing, hash = first 4 bytes of the id, which is a uniformly random HMAC) over typed arrays on
+ * SharedArrayBuffers, so that frozen tables can be handed to worker threads without copying. Entries live in
+ * dense blocks of 64 Ki entries (32-byte id, pack, offset, length, rawLength as u32, u8 flags: 49 bytes);
+ * the hash slots hold entry number + 1 (0 = empty) and are the only part rebuilt when the table grows.
+ */
+export interface BlobLocation { pack: number; offset: number; length: number; rawLength: number; type: 0 | 1; compression: 0 | 1 }
+
+/** One frozen table; per block: `ids` 32 bytes, `meta` 4×u32, `flags` 1 byte (bit0 type, bit1 zstd) per entry. */
+export interface SharedTableState {
+  readonly count: number;
+  readonly slots: SharedArrayBuffer;
+  readonly ids: readonly SharedArrayBuffer[];
+  readonly meta: readonly SharedArrayBuffer[];
+  readonly flags: readonly SharedArrayBuffer[];
+}
+
+/** `packIds` holds the 32-byte ids of pack numbers 0..packCount-1. */
+export interface SharedBlobIndexState {
+  readonly tables: readonly SharedTableState[];
+  readonly packIds: SharedArrayBuffer;
+  readonly packCount: number;
+}
+
+const BLOCK_SHIFT = 16;
+const BLOCK_SIZE = 1 << BLOCK_SHIFT;
+const BLOCK_MASK = BLOCK_SIZE - 1;
+const MAX_LOAD = 0.75;
+const DELTA_CAPACITY = 1024;
+
+// The id being looked up, copied to an aligned scratch buffer and compared as 8 int32 words (one per thread).
+const qBytes = new Uint8Array(32);
+const q = new Int32Array(qBytes.buffer);
+
+function loadQuery(id: Uint8Array): void {
+  if (id.length !== 32) throw new RangeError(`a blob id has 32 bytes, got ${id.length}`);
+  qBytes.set(id);
+}
+
+function pow2AtLeast(n: number): number {
+  let p = 16;
+  while (p < n) p *= 2;
+  return p;
+}
+
+const shared = (a: { buffer: ArrayBufferLike }) => a.buffer as SharedArrayBuffer;
+
+class Table {
+  count = 0;
+  slots: Uint32Array;
+  ids: Int32Array[] = [];
+  meta: Uint32Array[] = [];
+  flags: Uint8Array[] = [];
+
+  constructor(capacity: number, state?: SharedTableState) {
+    if (state) {
+      this.count = state.count;
+      this.slots = new Uint32Array(state.slots);
+      this.ids = state.ids.map((b) => new Int32Array(b));
+      this.meta = state.meta.map((b) => new Uint32Array(b));
+      this.flags = state.flags.map((b) => new Uint8Array(b));
+      return;
+    }
+    this.slots = new Uint32Array(new SharedArrayBuffer(4 * pow2AtLeast(Math.ceil(capacity / MAX_LOAD))));
+    this.addBlock(Math.min(BLOCK_SIZE, pow2AtLeast(capacity)));
+  }
+
+  /** Entry number of the id in the query scratch, or -(slot + 1) for the empty slot where it would go. */
+  find(): number {
+    const slots = this.slots;
+    const mask = slots.length - 1;
+    const ids = this.ids;
+    const q0 = q[0];
+    for (let s = q0 & mask; ; s = (s + 1) & mask) {
+      const v = slots[s];
+      if (v === 0) return -(s + 1);
+      const w = ids[(v - 1) >>> BLOCK_SHIFT];
+      const k = ((v - 1) & BLOCK_MASK) << 3;
+      if (w[k] === q0 && w[k + 1] === q[1] && w[k + 2] === q[2] && w[k + 3] === q[3] &&
+          w[k + 4] === q[4] && w[k + 5] === q[5] && w[k + 6] === q[6] && w[k + 7] === q[7]) {
+        return v - 1;
+      }
+    }
+  }
+
+  /** Adds the id in the query scratch, known to be absent, at `slot` (from find()). */
+  insert(slot: number, pack: number, offset: number, length: number, rawLength: number, flags: number): void {
+    if (this.count + 1 > this.slots.length * MAX_LOAD) {
+      this.rehash(this.slots.length * 2);
+      slot = -this.find() - 1;
+    }
+    const e = this.count;
+    const b = e >>> BLOCK_SHIFT;
+    const o = e & BLOCK_MASK;
+    if (b === this.flags.length) this.addBlock(BLOCK_SIZE);
+    else if (o === this.flags[b].length) this.growFirstBlock();
+    this.ids[b].set(q, o << 3);
+    const m = this.meta[b];
+    const k = o << 2;
+    m[k] = pack;
+    m[k + 1] = offset;
+    m[k + 2] = length;
+    m[k + 3] = rawLength;
+    this.flags[b][o] = flags;
+    this.slots[slot] = e + 1;
+    this.count = e + 1;
+  }
+
+  private addBlock(n: number): void {
+    this.ids.push(new Int32Array(new SharedArrayBuffer(32 * n)));
+    this.meta.push(new Uint32Array(new SharedArrayBuffer(16 * n)));
+    this.flags.push(new Uint8Array(new SharedArrayBuffer(n)));
+  }
+
+  /** Small tables start with a short first block that doubles up to BLOCK_SIZE; later blocks are full. */
+  private growFirstBlock(): void {
+    const [ids, meta, flags] = [this.ids.pop()!, this.meta.pop()!, this.flags.pop()!];
+    this.addBlock(Math.min(BLOCK_SIZE, flags.length * 2));
+    this.ids[0].set(ids);
+    this.meta[0].set(meta);
+    this.flags[0].set(flags);
+  }
+
+  private rehash(size: number): void {
+    const slots = new Uint32Array(new SharedArrayBuffer(4 * size));
+    const mask = size - 1;
+    for (let e = 0; e < this.count; e++) {
+      let s = this.ids[e >>> BLOCK_SHIFT][(e & BLOCK_MASK) << 3] & mask;
+      while (slots[s] !== 0) s = (s + 1) & mask;
+      slots[s] = e + 1;
+    }
+    this.slots = slots;
+  }
+
+  location(e: number): BlobLocation {
+    const m = this.meta[e >>> BLOCK_SHIFT];
+    const f = this.flags[e >>> BLOCK_SHIFT][e & BLOCK_MASK];
+    const k = (e & BLOCK_MASK) << 2;
+    return { pack: m[k], offset: m[k + 1], length: m[k + 2], rawLength: m[k + 3], type: (f & 1) as 0 | 1, compression: ((f >> 1) & 1) as 0 | 1 };
+  }
+
+  /** The id of entry e; into the query scratch, or as a fresh Buffer. */
+  loadId(e: number): void {
+    q.set(this.ids[e >>> BLOCK_SHIFT].subarray((e & BLOCK_MASK) << 3, ((e & BLOCK_MASK) << 3) + 8));
+  }
+
+  id(e: number): Buffer {
+    return Buffer.from(new Uint8Array(this.ids[e >>> BLOCK_SHIFT].buffer, (e & BLOCK_MASK) * 32, 32));
+  }
+
+  bytes(): number {
+    let n = this.slots.byteLength;
+    for (let b = 0; b < this.flags.length; b++) n += this.ids[b].byteLength + this.meta[b].byteLength + this.flags[b].byteLength;
+    return n;
+  }
+
+  state(): SharedTableState {
+    const [ids, meta, flags] = [this.ids.map(shared), this.meta.map(shared), this.flags.map(shared)];
+    return Object.freeze({ count: this.count, slots: shared(this.slots), ids: Object.freeze(ids), meta: Object.freeze(meta), flags: Object.freeze(flags) });
+  }
+}
+
+/** has()/get() over tables checked oldest first. */
+class TableSet {
+  protected tables: Table[] = [];
+
+  has(id: Uint8Array): boolean {
+    loadQuery(id);
+    for (const t of this.tables) if (t.find() >= 0) return true;
+    return false;
+  }
+
+  get(id: Uint8Array): BlobLocation | undefined {
+    loadQuery(id);
+    for (const t of this.tables) {
+      const e = t.find();
+      if (e >= 0) return t.location(e);
+    }
+    return undefined;
+  }
+
+  get size(): number {
+    return this.tables.reduce((n, t) => n + t.count, 0);
+  }
+}
+
+function checkLocation(loc: BlobLocation): void {
+  for (const k of ['pack', 'offset', 'length', 'rawLength'] as const) {
+    if (loc[k] >>> 0 !== loc[k]) throw new RangeError(`blob ${k} must be a u32, got ${loc[k]}`);
+  }
+  if ((loc.type !== 0 && loc.type !== 1) || (loc.compression !== 0 && loc.compression !== 1)) {
+    throw new RangeError(`blob type and compression must be 0 or 1, got ${loc.type}, ${loc.compression}`);
+  }
+}
+
+export class BlobIndex extends TableSet {
+  // All tables but the last are frozen (possibly shared with workers); the last one takes new entries.
+  private readonly packNumbers = new Map<string, number>();
+  private readonly packIds: string[] = [];
+
+  constructor(initialCapacity = DELTA_CAPACITY) {
+    super();
+    this.tables = [new Table(Math.max(1, initialCapacity))];
+  }
+
+  packNumber(packIdHex: string): number {
+    let n = this.packNumbers.get(packIdHex);
+    if (n === undefined) {
+      hexToId(packIdHex);
+      n = this.packIds.push(packIdHex) - 1;
+      this.packNumbers.set(packIdHex, n);
+    }
+    return n;
+  }
+
+  packId(n: number): string {
+    const hex = this.packIds[n];
+    if (hex === undefined) throw new RangeError(`no pack number ${n}`);
+    return hex;
+  }
+
+  get packCount(): number {
+    return this.packIds.length;
+  }
+
+  /** Returns false (and changes nothing) when the id is already present. */
+  add(id: Uint8Array, loc: BlobLocation): boolean {
+    checkLocation(loc);
+    loadQuery(id);
+    const last = this.tables.length - 1;
+    for (let i = 0; i < last; i++) if (this.tables[i].find() >= 0) return false;
+    const r = this.tables[last].find();
+    if (r >= 0) return false;
+    this.tables[last].insert(-r - 1, loc.pack, loc.offset, loc.length, loc.rawLength, loc.type | (loc.compression << 1));
+    return true;
+  }
+
+  /** All entries, oldest first, each with a fresh id Buffer. */
+  *entries(): Generator<{ id: Buffer; loc: BlobLocation }> {
+    for (const t of this.tables.slice()) {
+      for (let e = 0; e < t.count; e++) yield { id: t.id(e), loc: t.location(e) };
+    }
+  }
+
+  /** Bytes held by the typed arrays (pack ids are a few JS strings and not counted). */
+  memoryBytes(): number {
+    return this.tables.reduce((n, t) => n + t.bytes(), 0);
+  }
+
+  /**
+   * Freezes the current entries and hands them out as SharedArrayBuffers (plus a copy of the pack ids); later
+   * add()s go to a fresh table. Frozen tables are never written again: share() merges the newest ones into new
+   * tables (log-structured, so lookups visit O(log n) tables) and leaves the old ones to the workers using them.
+   */
+  share(): SharedBlobIndexState {
+    const active = this.tables[this.tables.length - 1];
+    const frozen = this.tables.slice(0, -1);
+    if (active.count > 0) {
+      frozen.push(active);
+      while (frozen.length >= 2 && 2 * frozen[frozen.length - 1].count >= frozen[frozen.length - 2].count) {
+        const b = frozen.pop()!;
+        frozen.push(merge(frozen.pop()!, b));
+      }
+      this.tables = [...frozen, new Table(DELTA_CAPACITY)];
+    }
+    const packIds = new Uint8Array(new SharedArrayBuffer(32 * this.packIds.length));
+    this.packIds.forEach((hex, i) => packIds.set(hexToId(hex), 32 * i));
+    const tables = Object.freeze(frozen.map((t) => t.state()));
+    return Object.freeze({ tables, packIds: shared(packIds), packCount: this.packIds.length });
+  }
+
+  static fromShared(state: SharedBlobIndexState): BlobIndexReader {
+    return new BlobIndexReader(state);
+  }
+}
+
+function merge(a: Table, b: Table): Table {
+  const t = new Table(a.count + b.count);
+  for (const src of [a, b]) {
+    for (let e = 0; e < src.count; e++) {
+      const l = src.location(e);
+      src.loadId(e);
+      t.insert(-t.find() - 1, l.pack, l.offset, l.length, l.rawLength, l.type | (l.compression << 1));
+    }
+  }
+  return t;
+}
+
+/** A read-only view of a shared index, usable from any thread: has(), get(), size, packId(). */
+export class BlobIndexReader extends TableSet {
+  private readonly packIdBytes: Uint8Array;
+  readonly packCount: number;
+
+  constructor(state: SharedBlobIndexState) {
+    super();
+    this.tables = state.tables.map((s) => new Table(0, s));
+    this.packIdBytes = new Uint8Array(state.packIds);
+    this.packCount = state.packCount;
+  }
+
+  packId(n: number): string {
+    if (!(Number.isInteger(n) && n >= 0 && n < this.packCount)) throw new RangeError(`no pack number ${n}`);
+    return idToHex(this.packIdBytes.subarray(32 * n, 32 * n + 32));
+  }
+}

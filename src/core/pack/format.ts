@@ -1,0 +1,180 @@
+/**
+ * Pack files and index files (design.md §8, §9).
+ * entry := u8(type) ‖ u8(compression) ‖ id[32] ‖ u32le(offset) ‖ u32le(length) ‖ u32le(rawLength)
+ */
+import { open, seal, sha256 } from '../crypto/crypto.js';
+import { compress, decompress } from '../crypto/compress.js';
+import { FlashbackError } from '../errors/errors.js';
+
+export const ENTRY_BYTES = 46;
+export const PACK_HEADER_AAD = Buffer.from('flashback pack header v1');
+export const INDEX_AAD = Buffer.from('flashback index v1');
+export const FORMAT_VERSION = 1;
+
+export interface PackEntry {
+  type: 0 | 1;
+  compression: 0 | 1;
+  id: Buffer;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+export function writeEntry(buf: Buffer, at: number, e: PackEntry): number {
+  buf[at] = e.type;
+  buf[at + 1] = e.compression;
+  e.id.copy(buf, at + 2, 0, 32);
+  buf.writeUInt32LE(e.offset, at + 34);
+  buf.writeUInt32LE(e.length, at + 38);
+  buf.writeUInt32LE(e.rawLength, at + 42);
+  return at + ENTRY_BYTES;
+}
+
+export function readEntry(buf: Buffer, at: number): PackEntry {
+  const type = buf[at];
+  const compression = buf[at + 1];
+  if ((type !== 0 && type !== 1) || (compression !== 0 && compression !== 1)) {
+    throw new Error(`invalid entry at ${at}`);
+  }
+  return {
+    type,
+    compression,
+    id: Buffer.from(buf.subarray(at + 2, at + 34)),
+    offset: buf.readUInt32LE(at + 34),
+    length: buf.readUInt32LE(at + 38),
+    rawLength: buf.readUInt32LE(at + 42),
+  };
+}
+
+/** Builds a pack in memory: sealed blobs appended, then the sealed header and its length. */
+export class PackBuilder {
+  readonly entries: PackEntry[] = [];
+  private parts: Buffer[] = [];
+  size = 0;
+
+  add(type: 0 | 1, compression: 0 | 1, id: Buffer, sealed: Buffer, rawLength: number): void {
+    this.entries.push({ type, compression, id, offset: this.size, length: sealed.length, rawLength });
+    this.parts.push(sealed);
+    this.size += sealed.length;
+  }
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  finish(encKey: Buffer): { id: string; bytes: Buffer; entries: PackEntry[] } {
+    const plain = Buffer.allocUnsafe(5 + this.entries.length * ENTRY_BYTES);
+    plain[0] = FORMAT_VERSION;
+    plain.writeUInt32LE(this.entries.length, 1);
+    let at = 5;
+    for (const e of this.entries) at = writeEntry(plain, at, e);
+    const header = seal(encKey, PACK_HEADER_AAD, plain);
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32LE(header.length, 0);
+    const bytes = Buffer.concat([...this.parts, header, len]);
+    this.parts = [];
+    return { id: sha256(bytes).toString('hex'), bytes, entries: this.entries };
+  }
+}
+
+/** Parses the header of a pack from its tail. Returns undefined when `tail` is too short (need more bytes). */
+export function parsePackHeader(
+  encKey: Buffer,
+  tail: Buffer,
+  packSize: number,
+  packName: string,
+): { entries: PackEntry[]; headerBytes: number } | { need: number } {
+  if (tail.length < 4 || packSize < 4) throw damaged(packName, 'too short to hold a header');
+  const hlen = tail.readUInt32LE(tail.length - 4);
+  if (hlen + 4 > packSize) throw damaged(packName, 'header length points outside the file');
+  if (hlen + 4 > tail.length) return { need: hlen + 4 };
+  const plain = open(encKey, PACK_HEADER_AAD, tail.subarray(tail.length - 4 - hlen, tail.length - 4));
+  if (!plain) throw damaged(packName, 'header fails authentication');
+  if (plain[0] !== FORMAT_VERSION) throw damaged(packName, `unsupported pack version ${plain[0]}`);
+  const n = plain.readUInt32LE(1);
+  if (plain.length !== 5 + n * ENTRY_BYTES) throw damaged(packName, 'header has the wrong length');
+  const entries: PackEntry[] = [];
+  const dataEnd = packSize - 4 - hlen;
+  for (let i = 0; i < n; i++) {
+    const e = readEntry(plain, 5 + i * ENTRY_BYTES);
+    if (e.offset + e.length > dataEnd) throw damaged(packName, `blob ${i} lies outside the data area`);
+    entries.push(e);
+  }
+  return { entries, headerBytes: hlen + 4 };
+}
+
+function damaged(name: string, msg: string): FlashbackError {
+  return new FlashbackError('ERR_DAMAGED', `pack ${name}: ${msg}`, { hint: 'run "flashback check --read-data"' });
+}
+
+export interface IndexPack {
+  packId: string;
+  entries: PackEntry[];
+}
+
+export function encodeIndex(packs: IndexPack[], superseded: string[]): Buffer {
+  let n = 5 + 4 + superseded.length * 32;
+  for (const p of packs) n += 36 + p.entries.length * ENTRY_BYTES;
+  const buf = Buffer.allocUnsafe(n);
+  buf[0] = FORMAT_VERSION;
+  buf.writeUInt32LE(packs.length, 1);
+  let at = 5;
+  for (const p of packs) {
+    Buffer.from(p.packId, 'hex').copy(buf, at);
+    buf.writeUInt32LE(p.entries.length, at + 32);
+    at += 36;
+    for (const e of p.entries) at = writeEntry(buf, at, e);
+  }
+  buf.writeUInt32LE(superseded.length, at);
+  at += 4;
+  for (const s of superseded) at += Buffer.from(s, 'hex').copy(buf, at);
+  return buf;
+}
+
+export function decodeIndex(buf: Buffer): { packs: IndexPack[]; superseded: string[] } {
+  if (buf[0] !== FORMAT_VERSION) {
+    throw new FlashbackError('ERR_UNSUPPORTED_VERSION', `index version ${buf[0]} is not supported`, {
+      hint: 'upgrade flashback',
+    });
+  }
+  const packs: IndexPack[] = [];
+  const np = buf.readUInt32LE(1);
+  let at = 5;
+  for (let i = 0; i < np; i++) {
+    const packId = buf.toString('hex', at, at + 32);
+    const n = buf.readUInt32LE(at + 32);
+    at += 36;
+    const entries: PackEntry[] = [];
+    for (let j = 0; j < n; j++, at += ENTRY_BYTES) entries.push(readEntry(buf, at));
+    packs.push({ packId, entries });
+  }
+  const ns = buf.readUInt32LE(at);
+  at += 4;
+  const superseded: string[] = [];
+  for (let i = 0; i < ns; i++, at += 32) superseded.push(buf.toString('hex', at, at + 32));
+  if (at !== buf.length) throw new Error('trailing bytes');
+  return { packs, superseded };
+}
+
+/** A sealed metadata file: seal(encKey, aad, u8(compression) ‖ body'). */
+export function sealFile(encKey: Buffer, aad: Buffer, body: Uint8Array, level: number): Buffer {
+  const c = compress(body, level);
+  const plain = Buffer.allocUnsafe(1 + c.bytes.length);
+  plain[0] = c.compression;
+  plain.set(c.bytes, 1);
+  return seal(encKey, aad, plain);
+}
+
+export function openFile(encKey: Buffer, aad: Buffer, sealed: Buffer, what: string): Buffer {
+  const plain = open(encKey, aad, sealed);
+  if (!plain) {
+    throw new FlashbackError('ERR_DAMAGED', `${what} fails authentication (damaged or truncated)`, {
+      hint: 'run "flashback check" to see what is affected',
+    });
+  }
+  try {
+    return decompress(plain.subarray(1), plain[0]);
+  } catch (cause) {
+    throw new FlashbackError('ERR_DAMAGED', `${what} cannot be decompressed`, { cause });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Writes blobs into packs and packs into the repository in crash-safe order (design.md §13): a pack is saved
+ * (durably) before any index file names it, and index files are written as checkpoints every few packs, so an
+ * interrupted backup loses at most the packs since the last checkpoint, which the next run adopts anyway.
+ */
+import { sha256 } from '../crypto/crypto.js';
+import { encodeIndex, INDEX_AAD, PackBuilder, sealFile, type IndexPack, type PackEntry } from '../pack/format.js';
+import type { Repository } from './repository.js';
+
+const CHECKPOINT_PACKS = 8;
+const MAX_PENDING_SAVES = 2;
+
+export interface WriterStats {
+  blobs: number;
+  dataBlobs: number;
+  treeBlobs: number;
+  rawBytes: number;
+  packedBytes: number;
+  packs: number;
+}
+
+export class BlobWriter {
+  readonly stats: WriterStats = { blobs: 0, dataBlobs: 0, treeBlobs: 0, rawBytes: 0, packedBytes: 0, packs: 0 };
+  private builders: [PackBuilder, PackBuilder] = [new PackBuilder(), new PackBuilder()];
+  /** hex ids of blobs added to a pack that is not yet in the index */
+  private pending = new Set<string>();
+  private saves = new Set<Promise<void>>();
+  private unindexed: IndexPack[] = [];
+  private failure: unknown;
+  readonly indexFilesWritten: string[] = [];
+
+  constructor(private readonly repo: Repository) {}
+
+  /** whether a blob is stored or about to be */
+  known(id: Buffer): boolean {
+    return this.repo.index.has(id) || this.pending.has(id.toString('hex'));
+  }
+
+  /** Adds a sealed blob unless it is already known. Returns true when it was added. */
+  async add(type: 0 | 1, id: Buffer, sealed: Buffer, compression: 0 | 1, rawLength: number): Promise<boolean> {
+    if (this.failure) throw this.failure;
+    if (this.known(id)) return false;
+    const b = this.builders[type];
+    b.add(type, compression, id, sealed, rawLength);
+    this.pending.add(id.toString('hex'));
+    this.stats.blobs++;
+    if (type === 0) this.stats.dataBlobs++;
+    else this.stats.treeBlobs++;
+    this.stats.rawBytes += rawLength;
+    this.stats.packedBytes += sealed.length;
+    if (b.size >= this.repo.config.packSize) await this.closePack(type);
+    return true;
+  }
+
+  /** seal + add a tree blob (main thread); returns its id */
+  async addTree(plain: Buffer): Promise<string> {
+    const id = this.repo.blobId(plain);
+    if (!this.known(id)) {
+      const s = this.repo.sealBlob(1, plain);
+      await this.add(1, s.id, s.sealed, s.compression, s.rawLength);
+    }
+    return id.toString('hex');
+  }
+
+  private async closePack(type: 0 | 1): Promise<void> {
+    const b = this.builders[type];
+    if (b.count === 0) return;
+    this.builders[type] = new PackBuilder();
+    while (this.saves.size >= MAX_PENDING_SAVES) await Promise.race(this.saves);
+    if (this.failure) throw this.failure;
+    const { id, bytes, entries } = b.finish(this.repo.keys.encKey);
+    const p: Promise<void> = this.repo.backend
+      .save('data', id, bytes)
+      .then(() => this.packSaved(id, entries))
+      .catch((err) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.saves.delete(p));
+    this.saves.add(p);
+  }
+
+  private async packSaved(packId: string, entries: PackEntry[]): Promise<void> {
+    this.repo.addPackToIndex(packId, entries);
+    for (const e of entries) this.pending.delete(e.id.toString('hex'));
+    this.unindexed.push({ packId, entries });
+    this.stats.packs++;
+    if (this.unindexed.length >= CHECKPOINT_PACKS) await this.writeIndex();
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    const bytes = sealFile(this.repo.keys.encKey, INDEX_AAD, encodeIndex(packs, []), this.repo.config.compression.level);
+    const name = sha256(bytes).toString('hex');
+    await this.repo.backend.save('index', name, bytes);
+    this.repo.indexFiles.add(name);
+    this.indexFilesWritten.push(name);
+  }
+
+  /** Closes the open packs, waits for every save, and writes the final index file. */
+  async flush(): Promise<void> {
+    await this.closePack(0);
+    await this.closePack(1);
+    while (this.saves.size) await Promise.race(this.saves);
+    if (this.failure) throw this.failure;
+    await this.writeIndex();
+  }
+
+  /** Waits for in-flight saves without writing anything more (used when aborting). */
+  async abort(): Promise<void> {
+    while (this.saves.size) await Promise.race(this.saves);
+  }
+
+  /** Records packs found on the device but in no index file (left by an interrupted run). */
+  async adopt(packs: IndexPack[]): Promise<void> {
+    for (const p of packs) {
+      this.repo.addPackToIndex(p.packId, p.entries);
+      this.unindexed.push(p);
+    }
+    await this.writeIndex();
+  }
+}
+
+/** Lists packs that no loaded index file names, and reads their headers (only the tail of each file). */
+export async function findOrphanPacks(repo: Repository, onDamage?: (pack: string, err: Error) => void): Promise<IndexPack[]> {
+  const indexed = new Set<string>();
+  for (let i = 0; i < repo.index.packCount; i++) indexed.add(repo.index.packId(i));
+  const out: IndexPack[] = [];
+  for await (const f of repo.backend.list('data')) {
+    if (indexed.has(f.name)) continue;
+    try {
+      out.push({ packId: f.name, entries: await repo.readPackHeader(f.name, f.size) });
+    } catch (err) {
+      onDamage?.(f.name, err as Error);
+    }
+  }
+  return out;
+}

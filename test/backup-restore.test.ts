@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
+import { makeRepo, tempDir } from './helpers/repo.js';
+import { makeEverythingTree, prng } from './helpers/fixtures.js';
+import { compareTrees } from './helpers/tree.js';
+
+test('backup → restore gives back every kind of entry with full metadata', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  const src = join(r.dir, 'src');
+  makeEverythingTree(src);
+  const b = await r.run(['backup', src]);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(b.stdout, /snapshot [0-9a-f]{8} saved/);
+  const target = join(r.dir, 'restored');
+  const res = await r.run(['restore', `latest:${src}`, '--target', target, '--verify']);
+  assert.equal(res.code, 0, res.stderr);
+  const diffs = compareTrees(src, target, { times: true, owner: true, xattrs: true });
+  assert.deepEqual(diffs, []);
+  // a full restore recreates the absolute path under the target
+  const full = join(r.dir, 'full');
+  const res2 = await r.run(['restore', 'latest', '--target', full]);
+  assert.equal(res2.code, 0, res2.stderr);
+  assert.deepEqual(compareTrees(src, join(full, src), { times: true, owner: true, xattrs: true }), []);
+  // check --read-data is clean
+  const c = await r.run(['check', '--read-data']);
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stdout, /no errors were found/);
+});
+
+test('incremental: unchanged files are not read again, deleted files stay in older snapshots', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  const src = join(r.dir, 'src');
+  mkdirSync(src);
+  writeFileSync(join(src, 'keep.txt'), 'keep\n');
+  writeFileSync(join(src, 'gone.txt'), 'will be deleted\n');
+  writeFileSync(join(src, 'big.bin'), prng('big', 5 * 1024 * 1024));
+  assert.equal((await r.run(['backup', src])).code, 0);
+  const second = await r.run(['--json', 'backup', src]);
+  assert.equal(second.code, 0, second.stderr);
+  const s2 = JSON.parse(second.stdout.trim().split('\n').pop()!);
+  assert.equal(s2.files_unmodified, 3);
+  assert.equal(s2.files_new + s2.files_changed, 0);
+  assert.equal(s2.data_added, 0, 'a rerun with no change adds no data');
+  rmSync(join(src, 'gone.txt'));
+  writeFileSync(join(src, 'keep.txt'), 'keep, changed\n');
+  const third = await r.run(['--json', 'backup', src]);
+  const s3 = JSON.parse(third.stdout.trim().split('\n').pop()!);
+  assert.equal(s3.files_changed, 1);
+  assert.equal(s3.files_unmodified, 1);
+  const latest = join(r.dir, 'latest');
+  assert.equal((await r.run(['restore', `latest:${src}`, '--target', latest])).code, 0);
+  assert.ok(!existsSync(join(latest, 'gone.txt')));
+  assert.equal(readFileSync(join(latest, 'keep.txt'), 'utf8'), 'keep, changed\n');
+  const older = join(r.dir, 'older');
+  assert.equal((await r.run(['restore', `latest~1:${src}/gone.txt`, '--target', older])).code, 0);
+  assert.equal(readFileSync(join(older, 'gone.txt'), 'utf8'), 'will be deleted\n');
+  const diff = await r.run(['diff', 'latest~1', 'latest']);
+  assert.equal(diff.code, 0, diff.stderr);
+  assert.match(diff.stdout, /^-\s+.*gone\.txt$/m);
+  assert.match(diff.stdout, /^M\s+.*keep\.txt$/m);
+});
+
+test('moving or renaming a directory costs (almost) no new space', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  const src = join(r.dir, 'src');
+  mkdirSync(join(src, 'Videos'), { recursive: true });
+  for (let i = 0; i < 4; i++) writeFileSync(join(src, 'Videos', `clip-${i}.bin`), prng(`clip${i}`, 3 * 1024 * 1024));
+  writeFileSync(join(src, 'copy-of-clip-0.bin'), prng('clip0', 3 * 1024 * 1024));
+  const first = JSON.parse((await r.run(['--json', 'backup', src])).stdout.trim().split('\n').pop()!);
+  assert.ok(first.data_added >= 12 * 1024 * 1024 && first.data_added < 13 * 1024 * 1024, 'the duplicate file was stored once');
+  mkdirSync(join(src, 'Archive', '2023'), { recursive: true });
+  renameSync(join(src, 'Videos'), join(src, 'Archive', '2023', 'Movies'));
+  const moved = JSON.parse((await r.run(['--json', 'backup', src])).stdout.trim().split('\n').pop()!);
+  assert.equal(moved.files_new, 4, 'the moved files are new paths');
+  assert.ok(moved.data_added_packed < 0.01 * 12 * 1024 * 1024, `moved directory added ${moved.data_added_packed} bytes`);
+});

@@ -1,0 +1,52 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { makeRepo } from './helpers/repo.js';
+import { spawnCli } from './helpers/cli.js';
+import { prng } from './helpers/fixtures.js';
+import { compareTrees } from './helpers/tree.js';
+
+function lastJson(s: string) {
+  return JSON.parse(s.trim().split('\n').pop()!);
+}
+
+test('kill -9 during a backup: the repository checks clean, older snapshots restore, the rerun reuses written data', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  const src = join(r.dir, 'src');
+  mkdirSync(join(src, 'small'), { recursive: true });
+  writeFileSync(join(src, 'small', 'a.txt'), 'first snapshot\n');
+  const first = await r.run(['backup', src]);
+  assert.equal(first.code, 0, first.stderr);
+  // enough incompressible data for several packs
+  for (let i = 0; i < 12; i++) writeFileSync(join(src, `big-${i}.bin`), prng(`big${i}`, 8 * 1024 * 1024));
+  const child = spawnCli(['backup', src], { env: r.env });
+  let stderr = '';
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  // wait until at least a few packs reached the device, then pull the plug
+  const { readdirSync } = await import('node:fs');
+  const countPacks = () => readdirSync(join(r.repo, 'data')).reduce((n, d) => n + readdirSync(join(r.repo, 'data', d)).filter((f) => /^[0-9a-f]{64}$/.test(f)).length, 0);
+  const before = countPacks();
+  const deadline = Date.now() + 60000;
+  while (countPacks() < before + 3 && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
+  child.kill('SIGKILL');
+  await new Promise((res) => child.on('exit', res));
+  assert.ok(countPacks() >= before + 3, `the backup wrote packs before it was killed (${stderr})`);
+  const check = await r.run(['check', '--read-data']);
+  assert.equal(check.code, 0, check.stderr + check.stdout);
+  const snaps = JSON.parse((await r.run(['--json', 'snapshots'])).stdout);
+  assert.equal(snaps.length, 1, 'the killed backup left no snapshot');
+  const old = join(r.dir, 'old');
+  assert.equal((await r.run(['restore', `latest:${src}/small`, '--target', old])).code, 0);
+  assert.deepEqual(compareTrees(join(src, 'small'), old, { times: true }), []);
+  const rerun = await r.run(['--json', 'backup', src]);
+  assert.equal(rerun.code, 0, rerun.stderr);
+  const s = lastJson(rerun.stdout);
+  const total = 12 * 8 * 1024 * 1024;
+  assert.ok(s.data_added < total - 2 * 16 * 1024 * 1024, `the rerun reused what was written (added ${s.data_added} of ${total})`);
+  const full = join(r.dir, 'full');
+  assert.equal((await r.run(['restore', `latest:${src}`, '--target', full])).code, 0);
+  assert.deepEqual(compareTrees(src, full, { times: true }), []);
+  assert.equal((await r.run(['check', '--read-data'])).code, 0);
+});

@@ -1,0 +1,124 @@
+/**
+ * Golden vectors: they freeze the repository format (docs/design.md). If one fails, the code no longer reads or
+ * writes format version 1 as documented: fix the code, or bump the version and keep version 1 readable.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { deriveKeys, hmac, seal, open, sha256 } from '../src/core/crypto/crypto.js';
+import { PackBuilder, parsePackHeader, encodeIndex, decodeIndex, sealFile, openFile, INDEX_AAD } from '../src/core/pack/format.js';
+import { encodeTree, decodeTree } from '../src/core/model/tree.js';
+import type { Node } from '../src/core/model/node.js';
+import { blobAad } from '../src/core/repository/blob-aad.js';
+import { runCli } from './helpers/cli.js';
+
+const keys = deriveKeys(Buffer.alloc(32, 0x11), Buffer.alloc(32, 0x22));
+
+test('key derivation and keyed blob ids', () => {
+  assert.equal(keys.encKey.toString('hex'), GOLDEN.encKey);
+  assert.equal(keys.idKey.toString('hex'), GOLDEN.idKey);
+  assert.equal(keys.chunkerKey.toString('hex'), GOLDEN.chunkerKey);
+  assert.equal(keys.family, GOLDEN.family);
+  assert.equal(hmac(keys.idKey, Buffer.from('hello')).toString('hex'), GOLDEN.helloId);
+});
+
+test('a sealed value is nonce ‖ ciphertext ‖ tag and opens only with the right key and AAD', () => {
+  const s = seal(keys.encKey, Buffer.from('aad'), Buffer.from('plaintext'));
+  assert.equal(s.length, 12 + 9 + 16);
+  assert.equal(open(keys.encKey, Buffer.from('aad'), s)?.toString(), 'plaintext');
+  assert.equal(open(keys.encKey, Buffer.from('other'), s), undefined);
+  const bad = Buffer.from(s);
+  bad[15] ^= 1;
+  assert.equal(open(keys.encKey, Buffer.from('aad'), bad), undefined);
+});
+
+test('a committed pack (format v1) parses and its blobs open', () => {
+  const pack = Buffer.from(GOLDEN.pack, 'hex');
+  assert.equal(sha256(pack).toString('hex'), GOLDEN.packId);
+  const h = parsePackHeader(keys.encKey, pack, pack.length, 'golden');
+  assert.ok('entries' in h);
+  const [a, b] = h.entries;
+  assert.deepEqual([a.type, a.compression, a.offset, a.length, a.rawLength], [0, 0, 0, 5 + 28, 5]);
+  assert.deepEqual([b.type, b.compression, b.offset], [1, 1, 33]);
+  assert.equal(open(keys.encKey, blobAad(a.type, a.id), pack.subarray(a.offset, a.offset + a.length))?.toString(), 'hello');
+  assert.equal(a.id.toString('hex'), GOLDEN.helloId);
+  // the layout around the header: blobs, sealed header (5 + 46·n bytes of plaintext), u32le header length
+  assert.equal(pack.readUInt32LE(pack.length - 4), 5 + 2 * 46 + 28);
+});
+
+test('PackBuilder writes what parsePackHeader reads', () => {
+  const b = new PackBuilder();
+  const plain = Buffer.from('x'.repeat(1000));
+  const id = hmac(keys.idKey, plain);
+  b.add(0, 0, id, seal(keys.encKey, blobAad(0, id), plain), plain.length);
+  const { id: packId, bytes, entries } = b.finish(keys.encKey);
+  assert.equal(packId, sha256(bytes).toString('hex'));
+  const h = parsePackHeader(keys.encKey, bytes, bytes.length, packId);
+  assert.ok('entries' in h);
+  assert.deepEqual(h.entries, entries);
+});
+
+test('index body encoding is frozen', () => {
+  const entry = { type: 1 as const, compression: 1 as const, id: Buffer.alloc(32, 0xab), offset: 7, length: 100, rawLength: 300 };
+  const body = encodeIndex([{ packId: 'cd'.repeat(32), entries: [entry] }], ['ef'.repeat(32)]);
+  assert.equal(body.toString('hex'), GOLDEN.indexBody);
+  assert.deepEqual(decodeIndex(body), { packs: [{ packId: 'cd'.repeat(32), entries: [entry] }], superseded: ['ef'.repeat(32)] });
+  assert.deepEqual(decodeIndex(openFile(keys.encKey, INDEX_AAD, sealFile(keys.encKey, INDEX_AAD, body, 3), 'x')), decodeIndex(body));
+});
+
+test('tree encoding is frozen (deterministic JSON, sorted by name bytes, raw bytes as base64)', () => {
+  const base = { mode: 0o644, uid: 1000, gid: 100, user: 'ann', group: 'users', mtime: -1n, atime: 2n, ctime: 3n, size: 5, inode: 42n, deviceId: 7n, links: 1 };
+  const nodes: Node[] = [
+    { ...base, name: Buffer.from('zeta'), type: 'file', content: ['00'.repeat(32)] },
+    { ...base, name: Buffer.from([0x61, 0xff]), type: 'symlink', size: 0, linkTarget: Buffer.from([0xfe]) },
+    { ...base, name: Buffer.from('dir'), type: 'dir', size: 0, subtree: '11'.repeat(32), xattrs: [{ name: Buffer.from('user.a'), value: Buffer.from([1, 2]) }] },
+  ];
+  const enc = encodeTree(nodes);
+  assert.equal(createHash('sha256').update(enc).digest('hex'), GOLDEN.treeSha256, enc.toString());
+  assert.deepEqual(decodeTree(enc, 't').map((n) => n.name.toString('hex')), ['61ff', '646972', '7a657461']);
+});
+
+test('the committed fixture repository (format v1) opens, checks clean and restores', async (t) => {
+  const fixture = join(import.meta.dirname, '..', '..', 'test', 'fixtures', 'repo-v1');
+  const dir = mkdtempSync(join(tmpdir(), 'fb-golden-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(fixture, join(dir, 'repo'), { recursive: true });
+  const env = { FLASHBACK_REPOSITORY: join(dir, 'repo'), FLASHBACK_PASSWORD: 'fixture' };
+  const snaps = await runCli(['--json', 'snapshots'], { env });
+  assert.equal(snaps.code, 0, snaps.stderr);
+  const list = JSON.parse(snaps.stdout);
+  assert.equal(list.length, 1);
+  assert.equal(list[0].hostname, 'fixture');
+  assert.deepEqual(list[0].tags, ['v1']);
+  const check = await runCli(['check', '--read-data'], { env });
+  assert.equal(check.code, 0, check.stderr);
+  const target = join(dir, 'out');
+  const res = await runCli(['restore', `latest:${list[0].paths[0]}`, '--target', target], { env });
+  assert.equal(res.code, 0, res.stderr);
+  assert.deepEqual(readdirSync(target).sort(), ['docs', 'empty', 'link']);
+  assert.equal(readFileSync(join(target, 'docs', 'readme.txt'), 'utf8'), 'Flashback fixture repository, format version 1.\n');
+  assert.equal(readFileSync(join(target, 'docs', 'numbers.txt'), 'utf8'), Array.from({ length: 20000 }, (_, i) => `${i}\n`).join(''));
+});
+
+const GOLDEN = {
+  encKey: '030f6da6bc68805b7f5b16711bb70c2539e98ac4082c3ef0e5db7e47b078a394',
+  idKey: '2b73dbe4d2c23b127270517d5aa9a647f72531eb8f6df3ba990adbba7e002b54',
+  chunkerKey: '58e1572c6e6a45e3fa5ebec09d3ec72096171f4e51f76db9df7eb83add579330',
+  family: '826e018b6cd0276632f748558abd92bee4c10ea2700062b4f46ef388dc3a3f05',
+  helloId: '3de17e6a5a30fb16e37726ff75a0044e60cf411939111ebfc86ca928e7ca3618',
+  pack:
+    '5ee0bafa674ba3a70ee6322f7fcd27fbed0bbaadef7043d7ecf5f8a57ccd5ce9e5de9b690cb8d92280f85f76c763b784' +
+    'f46c3e2a10cd91cdf135839b8803ba0cf41fba9f83cfc34becc5e5f1d9c9783e1c4b7f0998c37870ced57da9ac60ccce' +
+    '3e280ae10149eb4eea77c98a7dccc753c917b40d0503b41df5b9f2736408b472452e08a0ceca47ef68b12d916ebd5ff4' +
+    'b194dc6ad646689d175d5d2a921ef743d3c66cc3a9fb9c3103f40f41b4716ca95d53a8def2da54663f53fa9fa32607ed' +
+    'e17549fbbc6de3cd403bc5fe4b038da184b38618736ea47d000000',
+  packId: '26a64b18cd7a3815314a8b24adf02afe17b609f3cbfb90c31062077e8e7797e0',
+  indexBody:
+    '0101000000cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd010000000101ababababab' +
+    'ababababababababababababababababababababababababababab07000000640000002c01000001000000efefefefef' +
+    'efefefefefefefefefefefefefefefefefefefefefefefefefefef',
+  treeSha256: '3b7c24b406442718c673c6fc0d64eeb0fec971d688e916fde9cad4dfcc1c20f7',
+};

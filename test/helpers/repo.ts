@@ -1,0 +1,40 @@
+/** A fresh repository per test, driven through the real CLI binary. */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from './cli.js';
+
+export interface TestRepo {
+  dir: string;
+  repo: string;
+  env: Record<string, string>;
+  run(args: string[], extraEnv?: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }>;
+  cleanup(): void;
+}
+
+export const PASSWORD = 'correct horse battery staple';
+
+/** Creates a temp dir with an initialised repository (cheap KDF for tests; the format stores the parameters). */
+export async function makeRepo(init = true): Promise<TestRepo> {
+  const dir = mkdtempSync(join(tmpdir(), 'fb-test-'));
+  const repo = join(dir, 'repo');
+  const pwFile = join(dir, 'password');
+  writeFileSync(pwFile, PASSWORD + '\n');
+  const env = { FLASHBACK_REPOSITORY: repo, FLASHBACK_PASSWORD_FILE: pwFile, FLASHBACK_TEST_KDF_N: '1024' };
+  const t: TestRepo = {
+    dir,
+    repo,
+    env,
+    run: (args, extraEnv = {}) => runCli(args, { env: { ...env, ...extraEnv } }),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+  if (init) {
+    const r = await t.run(['init']);
+    if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`);
+  }
+  return t;
+}
+
+export function tempDir(prefix = 'fb-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
