@@ -100,23 +100,25 @@ function runCommand(command: string, source: string): Promise<string> {
   });
 }
 
+/** The controlling terminal, for reading and for writing, whatever stdin and stdout are. */
+function openTty(): { input: ReadStream; output: WriteStream } {
+  const fds: number[] = [];
+  let input: ReadStream | undefined;
+  try {
+    fds.push(openSync('/dev/tty', 'r'), openSync('/dev/tty', 'w'));
+    input = new ReadStream(fds[0]);
+    return { input, output: new WriteStream(fds[1]) };
+  } catch (err) {
+    if (input) input.destroy();
+    for (const fd of input ? fds.slice(1) : fds) closeSync(fd);
+    throw new FlashbackError('ERR_NO_PASSWORD', 'no passphrase given', { hint: NO_PASSWORD_HINT, cause: err });
+  }
+}
+
 /** Prompts on /dev/tty with echo off (raw mode) and reads one line. */
 async function promptHidden(prompt: string): Promise<string> {
-  let rfd: number;
-  let wfd: number;
-  try {
-    rfd = openSync('/dev/tty', 'r');
-  } catch (err) {
-    throw new FlashbackError('ERR_NO_PASSWORD', 'no passphrase given', { hint: NO_PASSWORD_HINT, cause: err });
-  }
-  try {
-    wfd = openSync('/dev/tty', 'w');
-  } catch (err) {
-    closeSync(rfd);
-    throw new FlashbackError('ERR_NO_PASSWORD', 'no passphrase given', { hint: NO_PASSWORD_HINT, cause: err });
-  }
-  const input = new ReadStream(rfd);
-  const output = new WriteStream(wfd);
+  const { input, output } = openTty();
+  output.on('error', () => {}); // a terminal that goes away fails the read, not the process
   const restore = (): void => {
     try {
       input.setRawMode(false);

@@ -199,10 +199,13 @@ export class Archiver {
         this.warn(path, 'symlink', 'symlink loop: stored as a link');
         target = undefined;
       }
-      if (target && (target.isDirectory() || target.isFile())) st = target;
+      if (target && (target.isDirectory() || target.isFile())) {
+        if (target.isFile()) return this.saveFile(path, name, target, old, true);
+        st = target;
+      }
     }
     if (st.isDirectory()) return this.saveDir(path, name, st, old, walk);
-    if (st.isFile()) return this.saveFile(path, name, st, old);
+    if (st.isFile()) return this.saveFile(path, name, st, old, false);
     this.state.files++;
     try {
       return readNode(path, name, st);
@@ -265,7 +268,7 @@ export class Archiver {
     }
   }
 
-  private async saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined): Promise<Node | undefined> {
+  private async saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, follow: boolean): Promise<Node | undefined> {
     this.state.files++;
     this.state.current = path.toString();
     let node: Node;
@@ -289,7 +292,7 @@ export class Archiver {
     const key = node.links > 1 ? `${st.dev}:${st.ino}` : undefined;
     let content = key ? this.hardlinks.get(key) : undefined;
     if (!content) {
-      content = this.readContent(path, st);
+      content = this.readContent(path, st, follow);
       if (key) this.hardlinks.set(key, content);
     }
     const ids = await content;
@@ -300,9 +303,9 @@ export class Archiver {
     return node;
   }
 
-  private async readContent(path: Buffer, st: BigIntStats): Promise<string[] | undefined> {
+  private async readContent(path: Buffer, st: BigIntStats, follow: boolean): Promise<string[] | undefined> {
     const ids: string[] = [];
-    const done = await this.pool.submit({ path, size: Number(st.size), mtime: st.mtimeNs }, async (c) => {
+    const done = await this.pool.submit({ path, size: Number(st.size), mtime: st.mtimeNs, follow }, async (c) => {
       ids.push(c.id.toString('hex'));
       if (c.sealed) await this.writer.add(0, c.id, c.sealed, c.compression, c.rawLength);
       this.state.bytes += c.rawLength;

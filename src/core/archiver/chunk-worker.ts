@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
-import { Chunker, chunkFile, gearTable } from '../chunker/fastcdc.js';
+import { Chunker, chunkFile, gearTable, type ChunkScratch } from '../chunker/fastcdc.js';
 import { compress } from '../crypto/compress.js';
 import { seal } from '../crypto/crypto.js';
 import { BlobIndex, type SharedBlobIndexState } from '../index/blob-index.js';
@@ -30,6 +30,8 @@ export interface FileTask {
   /** stat the walker saw: the worker reports a change if the file differs before or after reading */
   size: number;
   mtime: bigint;
+  /** the path is a symlink the user asked to follow (--follow-symlinks); otherwise never follow one */
+  follow?: boolean;
 }
 
 export type WorkerMessage =
@@ -43,6 +45,7 @@ const known = BlobIndex.fromShared(init.index);
 const credit = new Int32Array(init.credit);
 const encKey = Buffer.from(init.encKey);
 const idKey = Buffer.from(init.idKey);
+const scratch: ChunkScratch = {};
 
 function waitForCredit(): void {
   for (;;) {
@@ -52,12 +55,13 @@ function waitForCredit(): void {
   }
 }
 
-function openForRead(path: Buffer): number {
+function openForRead(path: Buffer, follow: boolean): number {
+  const flags = C.O_RDONLY | (follow ? 0 : C.O_NOFOLLOW);
   try {
-    return openSync(path, C.O_RDONLY | C.O_NOATIME | C.O_NOFOLLOW);
+    return openSync(path, flags | C.O_NOATIME);
   } catch (err) {
     // O_NOATIME is refused for files we do not own (EPERM) unless we are root
-    if ((err as NodeJS.ErrnoException).code === 'EPERM') return openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+    if ((err as NodeJS.ErrnoException).code === 'EPERM') return openSync(path, flags);
     throw err;
   }
 }
@@ -66,7 +70,7 @@ function processFile(t: FileTask): void {
   const path = Buffer.from(t.path);
   let fd: number;
   try {
-    fd = openForRead(path);
+    fd = openForRead(path, !!t.follow);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     parentPort!.postMessage({ task: t.task, kind: 'error', code: e.code ?? 'EIO', message: e.message });
@@ -75,7 +79,7 @@ function processFile(t: FileTask): void {
   let bytes = 0;
   try {
     const before = fstatSync(fd, { bigint: true });
-    for (const chunk of chunkFile(fd, chunker, init.chunker.max)) {
+    for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch)) {
       bytes += chunk.length;
       const id = createHmac('sha256', idKey).update(chunk).digest();
       if (known.has(id)) {

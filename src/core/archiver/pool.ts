@@ -28,7 +28,7 @@ interface Pending {
 }
 
 const TASKS_PER_WORKER = 4;
-const CREDIT_LIMIT = 48 * 1024 * 1024;
+const CREDIT_LIMIT = 16 * 1024 * 1024;
 
 export class ChunkPool {
   private workers: Worker[] = [];
@@ -41,9 +41,20 @@ export class ChunkPool {
   private credit: Int32Array;
   private failed: unknown;
 
-  constructor(repo: Repository, index: SharedBlobIndexState, threads = Math.max(1, Math.min(availableParallelism(), 8))) {
-    const sab = new SharedArrayBuffer(4 * threads);
-    this.credit = new Int32Array(sab);
+  private readonly sab: SharedArrayBuffer;
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly index: SharedBlobIndexState,
+    private readonly threads = Math.max(1, Math.min(availableParallelism(), 8)),
+  ) {
+    this.sab = new SharedArrayBuffer(4 * threads);
+    this.credit = new Int32Array(this.sab);
+  }
+
+  /** Workers start on the first file to read: a backup where nothing changed never pays for them. */
+  private start(): void {
+    const { repo, index, sab, threads } = this;
     for (let slot = 0; slot < threads; slot++) {
       const init: WorkerInit = {
         slot,
@@ -68,6 +79,7 @@ export class ChunkPool {
 
   /** Queues a file; resolves when every chunk was handed to onChunk. Waits while the queue is full. */
   async submit(t: Omit<FileTask, 'task'>, onChunk: (c: ChunkResult) => Promise<void>): Promise<Promise<FileResult>> {
+    if (this.workers.length === 0) this.start();
     while (this.queue.length >= this.workers.length * TASKS_PER_WORKER) await new Promise<void>((r) => this.waiters.push(r));
     if (this.failed) throw this.failed;
     let p!: Pending;

@@ -82,6 +82,7 @@ export class Chunker {
     const G = this.gear;
     const limit = start + (avail < max ? avail : max);
     // A byte at offset < avg from the chunk start is tested with maskS, later ones with maskL.
+    // Hashing starts at offset min with h = 0, so a chunk cut by content is at least min + 1 bytes long.
     const mid = start + this.avg < limit ? start + this.avg : limit;
     let h = 0;
     let i = start + min;
@@ -116,6 +117,12 @@ export class Chunker {
 const SMALL_BUFFER = 128 * 1024;
 const READ_AHEAD = 8 * 1024 * 1024;
 
+/** Reusable read buffers for chunkFile (one per thread; only one chunkFile may use them at a time). */
+export interface ChunkScratch {
+  small?: Buffer;
+  full?: Buffer;
+}
+
 /**
  * Cuts the file open at `fd` into chunks, reading it sequentially from offset 0 with positioned reads.
  * Memory stays bounded (max(2×max, max + 8 MiB)) whatever the file size; an empty file yields nothing.
@@ -128,11 +135,19 @@ export function* chunkFile(
   chunker: Chunker,
   maxChunk: number,
   readSync: ReadSyncFn = fsReadSync,
+  scratch?: ChunkScratch,
 ): Generator<Buffer> {
   const max = Math.max(maxChunk, chunker.params.max);
   const fullSize = Math.max(2 * max, max + READ_AHEAD);
-  // Start small so that the many small files of a backup do not each allocate a large buffer.
-  let buf = Buffer.allocUnsafe(Math.min(fullSize, SMALL_BUFFER));
+  // Start small so that the many small files of a backup do not each touch a large buffer; a caller that
+  // cuts one file after another passes `scratch` so both buffers are allocated once, not per file.
+  const alloc = (size: number, slot: 'small' | 'full'): Buffer => {
+    if (!scratch) return Buffer.allocUnsafe(size);
+    const b = scratch[slot];
+    if (b && b.length === size) return b;
+    return (scratch[slot] = Buffer.allocUnsafe(size));
+  };
+  let buf = alloc(Math.min(fullSize, SMALL_BUFFER), 'small');
   let start = 0;
   let end = 0;
   let pos = 0;
@@ -147,7 +162,7 @@ export function* chunkFile(
     if (n === 0) return;
     // n === -1: fewer than max bytes pending and not at eof (buffer length ≥ max, so room can be made).
     if (buf.length < fullSize && end === buf.length) {
-      const bigger = Buffer.allocUnsafe(fullSize);
+      const bigger = alloc(fullSize, 'full');
       buf.copy(bigger, 0, start, end);
       buf = bigger;
     } else if (start > 0) {

@@ -9,13 +9,14 @@ import { hexToId, idToHex } from '../util/hex.js';
  */
 export interface BlobLocation { pack: number; offset: number; length: number; rawLength: number; type: 0 | 1; compression: 0 | 1 }
 
-/** One frozen table; per block: `ids` 32 bytes, `meta` 4×u32, `flags` 1 byte (bit0 type, bit1 zstd) per entry. */
+/**
+ * One frozen table. A block of n entries holds the ids (32n bytes), then pack, offset, length, rawLength (u32,
+ * 16n bytes), then the flags (n bytes: bit0 type, bit1 zstd).
+ */
 export interface SharedTableState {
   readonly count: number;
   readonly slots: SharedArrayBuffer;
-  readonly ids: readonly SharedArrayBuffer[];
-  readonly meta: readonly SharedArrayBuffer[];
-  readonly flags: readonly SharedArrayBuffer[];
+  readonly blocks: readonly SharedArrayBuffer[];
 }
 
 /** `packIds` holds the 32-byte ids of pack numbers 0..packCount-1. */
@@ -59,13 +60,11 @@ class Table {
     if (state) {
       this.count = state.count;
       this.slots = new Uint32Array(state.slots);
-      this.ids = state.ids.map((b) => new Int32Array(b));
-      this.meta = state.meta.map((b) => new Uint32Array(b));
-      this.flags = state.flags.map((b) => new Uint8Array(b));
+      for (const block of state.blocks) this.addBlock(block);
       return;
     }
     this.slots = new Uint32Array(new SharedArrayBuffer(4 * pow2AtLeast(Math.ceil(capacity / MAX_LOAD))));
-    this.addBlock(Math.min(BLOCK_SIZE, pow2AtLeast(capacity)));
+    this.addBlock(new SharedArrayBuffer(49 * Math.min(BLOCK_SIZE, pow2AtLeast(capacity))));
   }
 
   /** Entry number of the id in the query scratch, or -(slot + 1) for the empty slot where it would go. */
@@ -95,30 +94,30 @@ class Table {
     const e = this.count;
     const b = e >>> BLOCK_SHIFT;
     const o = e & BLOCK_MASK;
-    if (b === this.flags.length) this.addBlock(BLOCK_SIZE);
+    if (b === this.flags.length) this.addBlock(new SharedArrayBuffer(49 * BLOCK_SIZE));
     else if (o === this.flags[b].length) this.growFirstBlock();
     this.ids[b].set(q, o << 3);
     const m = this.meta[b];
-    const k = o << 2;
-    m[k] = pack;
-    m[k + 1] = offset;
-    m[k + 2] = length;
-    m[k + 3] = rawLength;
+    m[o << 2] = pack;
+    m[(o << 2) + 1] = offset;
+    m[(o << 2) + 2] = length;
+    m[(o << 2) + 3] = rawLength;
     this.flags[b][o] = flags;
     this.slots[slot] = e + 1;
     this.count = e + 1;
   }
 
-  private addBlock(n: number): void {
-    this.ids.push(new Int32Array(new SharedArrayBuffer(32 * n)));
-    this.meta.push(new Uint32Array(new SharedArrayBuffer(16 * n)));
-    this.flags.push(new Uint8Array(new SharedArrayBuffer(n)));
+  private addBlock(buffer: SharedArrayBuffer): void {
+    const n = buffer.byteLength / 49;
+    this.ids.push(new Int32Array(buffer, 0, 8 * n));
+    this.meta.push(new Uint32Array(buffer, 32 * n, 4 * n));
+    this.flags.push(new Uint8Array(buffer, 48 * n, n));
   }
 
   /** Small tables start with a short first block that doubles up to BLOCK_SIZE; later blocks are full. */
   private growFirstBlock(): void {
     const [ids, meta, flags] = [this.ids.pop()!, this.meta.pop()!, this.flags.pop()!];
-    this.addBlock(Math.min(BLOCK_SIZE, flags.length * 2));
+    this.addBlock(new SharedArrayBuffer(49 * Math.min(BLOCK_SIZE, flags.length * 2)));
     this.ids[0].set(ids);
     this.meta[0].set(meta);
     this.flags[0].set(flags);
@@ -142,24 +141,17 @@ class Table {
     return { pack: m[k], offset: m[k + 1], length: m[k + 2], rawLength: m[k + 3], type: (f & 1) as 0 | 1, compression: ((f >> 1) & 1) as 0 | 1 };
   }
 
-  /** The id of entry e; into the query scratch, or as a fresh Buffer. */
-  loadId(e: number): void {
-    q.set(this.ids[e >>> BLOCK_SHIFT].subarray((e & BLOCK_MASK) << 3, ((e & BLOCK_MASK) << 3) + 8));
-  }
-
+  /** A fresh copy of the id of entry e. */
   id(e: number): Buffer {
     return Buffer.from(new Uint8Array(this.ids[e >>> BLOCK_SHIFT].buffer, (e & BLOCK_MASK) * 32, 32));
   }
 
   bytes(): number {
-    let n = this.slots.byteLength;
-    for (let b = 0; b < this.flags.length; b++) n += this.ids[b].byteLength + this.meta[b].byteLength + this.flags[b].byteLength;
-    return n;
+    return this.ids.reduce((n, ids) => n + ids.buffer.byteLength, this.slots.byteLength);
   }
 
   state(): SharedTableState {
-    const [ids, meta, flags] = [this.ids.map(shared), this.meta.map(shared), this.flags.map(shared)];
-    return Object.freeze({ count: this.count, slots: shared(this.slots), ids: Object.freeze(ids), meta: Object.freeze(meta), flags: Object.freeze(flags) });
+    return Object.freeze({ count: this.count, slots: shared(this.slots), blocks: Object.freeze(this.ids.map(shared)) });
   }
 }
 
@@ -187,12 +179,11 @@ class TableSet {
   }
 }
 
-function checkLocation(loc: BlobLocation): void {
-  for (const k of ['pack', 'offset', 'length', 'rawLength'] as const) {
-    if (loc[k] >>> 0 !== loc[k]) throw new RangeError(`blob ${k} must be a u32, got ${loc[k]}`);
-  }
-  if ((loc.type !== 0 && loc.type !== 1) || (loc.compression !== 0 && loc.compression !== 1)) {
-    throw new RangeError(`blob type and compression must be 0 or 1, got ${loc.type}, ${loc.compression}`);
+function checkLocation(l: BlobLocation): void {
+  const u32 = (v: number) => v >>> 0 === v;
+  const bit = (v: number) => v === 0 || v === 1;
+  if (!u32(l.pack) || !u32(l.offset) || !u32(l.length) || !u32(l.rawLength) || !bit(l.type) || !bit(l.compression)) {
+    throw new RangeError(`invalid blob location ${JSON.stringify(l)}`);
   }
 }
 
@@ -282,7 +273,7 @@ function merge(a: Table, b: Table): Table {
   for (const src of [a, b]) {
     for (let e = 0; e < src.count; e++) {
       const l = src.location(e);
-      src.loadId(e);
+      loadQuery(src.id(e));
       t.insert(-t.find() - 1, l.pack, l.offset, l.length, l.rawLength, l.type | (l.compression << 1));
     }
   }

