@@ -48,6 +48,7 @@ export function registerBackup(program: Command, ctx: Ctx): void {
         host: f.host,
         parent: f.force ? null : f.parent,
         signal: ctx.signal,
+        scan: !out.quiet && !out.json && !!process.stderr.isTTY,
         warn: (w) => {
           progress.log(out.json ? JSON.stringify({ message_type: 'error', during: 'archival', item: w.path, error: { message: w.message } }) : `warning: ${w.path}: ${w.message}`);
         },

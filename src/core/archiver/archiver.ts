@@ -5,6 +5,7 @@
  */
 import { lstatSync, readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { FlashbackError, errorMessage } from '../errors/errors.js';
 import { readNode } from '../fs/meta.js';
 import type { Node } from '../model/node.js';
@@ -33,6 +34,8 @@ export interface BackupOptions {
   signal?: AbortSignal;
   threads?: number;
   warn?: (w: BackupWarning) => void;
+  /** count files and bytes ahead of the walk (in a worker) so that progress can show a percentage and ETA */
+  scan?: boolean;
 }
 
 export interface BackupWarning {
@@ -47,6 +50,9 @@ export interface BackupState {
   bytes: number;
   errors: number;
   current: string;
+  /** from the scan, once it has finished */
+  totalFiles?: number;
+  totalBytes?: number;
 }
 
 export interface BackupResult {
@@ -93,10 +99,17 @@ export class Archiver {
       this.writer = new BlobWriter(this.repo);
       await this.writer.adopt(await findOrphanPacks(this.repo));
       this.pool = new ChunkPool(this.repo, this.repo.index.share(), this.opts.threads);
+      const scanner = this.opts.scan ? this.startScan(paths) : undefined;
       let rootTree: string;
       try {
         const oldRoot = parent ? await this.repo.loadTree(parent.snapshot.tree) : undefined;
-        rootTree = await this.saveVirtual(SLASH, buildTrie(paths), oldRoot);
+        const trie = buildTrie(paths);
+        if (trie.source) {
+          // backing up "/" itself: the root tree is the root directory's tree
+          const st = lstatSync('/', { bigint: true });
+          const root = await (await this.saveDir(SLASH, SLASH, st, oldRoot ? ({ type: 'dir', subtree: parent!.snapshot.tree } as Node) : undefined, { ancestors: new Set(), dev: st.dev })).done;
+          rootTree = root!.subtree!;
+        } else rootTree = await this.saveVirtual(SLASH, trie, oldRoot);
         await this.writer.flush();
       } catch (err) {
         await this.writer.abort();
@@ -104,6 +117,7 @@ export class Archiver {
         await this.writer.flush().catch(() => undefined);
         throw err;
       } finally {
+        await scanner?.terminate();
         await this.pool.close();
       }
       const end = new Date();
@@ -148,6 +162,20 @@ export class Archiver {
     }
   }
 
+  private startScan(paths: string[]): Worker {
+    const w = new Worker(new URL('./scan-worker.js', import.meta.url), {
+      workerData: { paths, patterns: this.opts.excluder?.patterns ?? [], oneFileSystem: !!this.opts.oneFileSystem },
+    });
+    w.on('message', (m: { files: number; bytes: number; done: boolean }) => {
+      if (!m.done) return;
+      this.state.totalFiles = m.files;
+      this.state.totalBytes = m.bytes;
+    });
+    w.on('error', () => undefined); // advisory only
+    w.unref();
+    return w;
+  }
+
   private async findParent(host: string, paths: string[]) {
     if (this.opts.parent === null) return undefined;
     if (this.opts.parent) return this.repo.snapshots.resolve(this.opts.parent);
@@ -175,10 +203,10 @@ export class Archiver {
       const st = lstatSync(childPath, { bigint: true });
       const prev = oldByName.get(nameBuf.toString('latin1'));
       if (child.source) {
-        nodes.push(this.saveEntry(childPath, nameBuf, st, prev, { ancestors: new Set(), dev: st.dev }, true));
+        nodes.push((await this.saveEntry(childPath, nameBuf, st, prev, { ancestors: new Set(), dev: st.dev }, true)).done);
       } else {
         const node = readNode(childPath, nameBuf, st);
-        const prevTree = prev?.type === 'dir' && prev.subtree ? await this.repo.loadTree(prev.subtree) : undefined;
+        const prevTree = prev?.type === 'dir' && prev.subtree ? await this.loadOldTree(prev.subtree) : undefined;
         node.subtree = await this.saveVirtual(childPath, child, prevTree);
         nodes.push(Promise.resolve(node));
       }
@@ -186,7 +214,12 @@ export class Archiver {
     return this.writer.addTree(encodeTree(present(await Promise.all(nodes))));
   }
 
-  private async saveEntry(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk, isSource = false): Promise<Node | undefined> {
+  /**
+   * Visits one entry. Awaiting the result means the entry has been dispatched, so the walk may go on; its
+   * `done` promise gives the node once the content is stored. The walk therefore waits for room in the
+   * worker queue (bounded memory), never for a file or a directory to finish (workers stay busy).
+   */
+  private async saveEntry(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk, isSource = false): Promise<Pending> {
     this.checkAbort();
     if (st.isSymbolicLink() && (this.opts.followSymlinks || (isSource && this.opts.followSymlinks !== false))) {
       let target: BigIntStats | undefined;
@@ -199,23 +232,21 @@ export class Archiver {
         this.warn(path, 'symlink', 'symlink loop: stored as a link');
         target = undefined;
       }
-      if (target && (target.isDirectory() || target.isFile())) {
-        if (target.isFile()) return this.saveFile(path, name, target, old, true);
-        st = target;
-      }
+      if (target?.isFile()) return this.saveFile(path, name, target, old, true);
+      if (target?.isDirectory()) st = target;
     }
     if (st.isDirectory()) return this.saveDir(path, name, st, old, walk);
     if (st.isFile()) return this.saveFile(path, name, st, old, false);
     this.state.files++;
     try {
-      return readNode(path, name, st);
+      return ready(readNode(path, name, st));
     } catch (err) {
       this.warn(path, 'unreadable', errorMessage(err));
-      return undefined;
+      return ready(undefined);
     }
   }
 
-  private async saveDir(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk): Promise<Node | undefined> {
+  private async saveDir(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk): Promise<Pending> {
     this.state.dirs++;
     this.state.current = path.toString();
     let node: Node;
@@ -223,7 +254,7 @@ export class Archiver {
       node = readNode(path, name, st);
     } catch (err) {
       this.warn(path, 'unreadable', errorMessage(err));
-      return undefined;
+      return ready(undefined);
     }
     let names: Buffer[] = [];
     const crossesDevice = this.opts.oneFileSystem && st.dev !== walk.dev;
@@ -251,13 +282,17 @@ export class Archiver {
         continue;
       }
       if (this.opts.excluder?.excluded(childPath, cst.isDirectory())) continue;
-      children.push(this.saveEntry(childPath, childName, cst, oldByName.get(childName.toString('latin1')), inner));
+      children.push((await this.saveEntry(childPath, childName, cst, oldByName.get(childName.toString('latin1')), inner)).done);
     }
-    node.subtree = await this.writer.addTree(encodeTree(present(await Promise.all(children))));
-    if (!old?.subtree) this.counts.dirs_new++;
-    else if (old.subtree === node.subtree) this.counts.dirs_unmodified++;
-    else this.counts.dirs_changed++;
-    return node;
+    return pending(
+      (async () => {
+        node.subtree = await this.writer.addTree(encodeTree(present(await Promise.all(children))));
+        if (!old?.subtree) this.counts.dirs_new++;
+        else if (old.subtree === node.subtree) this.counts.dirs_unmodified++;
+        else this.counts.dirs_changed++;
+        return node;
+      })(),
+    );
   }
 
   private async loadOldTree(id: string): Promise<Node[] | undefined> {
@@ -268,15 +303,14 @@ export class Archiver {
     }
   }
 
-  private async saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, follow: boolean): Promise<Node | undefined> {
-    this.state.files++;
+  private async saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, follow: boolean): Promise<Pending> {
     this.state.current = path.toString();
     let node: Node;
     try {
       node = readNode(path, name, st);
     } catch (err) {
       this.warn(path, 'unreadable', errorMessage(err));
-      return undefined;
+      return ready(undefined);
     }
     node.type = 'file';
     node.size = Number(st.size);
@@ -285,22 +319,28 @@ export class Archiver {
       old.ctime === node.ctime && old.inode === node.inode && old.content.every((id) => this.writer.known(Buffer.from(id, 'hex')))
     ) {
       node.content = old.content;
+      this.state.files++;
       this.state.bytes += node.size;
       this.counts.files_unmodified++;
-      return node;
+      return ready(node);
     }
     const key = node.links > 1 ? `${st.dev}:${st.ino}` : undefined;
     let content = key ? this.hardlinks.get(key) : undefined;
     if (!content) {
+      await this.pool.room();
       content = this.readContent(path, st, follow);
       if (key) this.hardlinks.set(key, content);
     }
-    const ids = await content;
-    if (!ids) return undefined;
-    node.content = ids;
-    if (old) this.counts.files_changed++;
-    else this.counts.files_new++;
-    return node;
+    return pending(
+      content.then((ids) => {
+        this.state.files++;
+        if (!ids) return undefined;
+        node.content = ids;
+        if (old) this.counts.files_changed++;
+        else this.counts.files_new++;
+        return node;
+      }),
+    );
   }
 
   private async readContent(path: Buffer, st: BigIntStats, follow: boolean): Promise<string[] | undefined> {
@@ -318,6 +358,21 @@ export class Archiver {
     if (r.changed) this.warn(path, 'changed', `file ${r.changed}; the saved copy may be inconsistent`);
     return ids;
   }
+}
+
+/** An entry whose walk is done; `done` resolves when its content (or subtree) is stored. */
+interface Pending {
+  done: Promise<Node | undefined>;
+}
+
+function ready(n: Node | undefined): Pending {
+  return { done: Promise.resolve(n) };
+}
+
+/** Marks the promise handled now (it is awaited later, with its siblings) so an early failure is not "unhandled". */
+function pending(done: Promise<Node | undefined>): Pending {
+  done.catch(() => undefined);
+  return { done };
 }
 
 /** What a walk carries down: directories on the current path (symlink loop detection) and the source's device. */

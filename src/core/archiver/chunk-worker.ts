@@ -34,10 +34,22 @@ export interface FileTask {
   follow?: boolean;
 }
 
-export type WorkerMessage =
-  | { task: number; kind: 'chunk'; id: Uint8Array; sealed?: Uint8Array; compression: 0 | 1; rawLength: number }
-  | { task: number; kind: 'done'; bytes: number; changed?: string }
-  | { task: number; kind: 'error'; code: string; message: string };
+export interface ChunkMessage {
+  id: Uint8Array;
+  sealed?: Uint8Array;
+  compression: 0 | 1;
+  rawLength: number;
+}
+
+/** Chunks are batched per file (one message for a small file) and flushed every few MiB for big ones. */
+export interface WorkerMessage {
+  task: number;
+  chunks: ChunkMessage[];
+  done?: { bytes: number; changed?: string };
+  error?: { code: string; message: string };
+}
+
+const BATCH_BYTES = 4 * 1024 * 1024;
 
 const init = workerData as WorkerInit;
 const chunker = new Chunker(gearTable(Buffer.from(init.chunkerKey)), init.chunker);
@@ -73,17 +85,26 @@ function processFile(t: FileTask): void {
     fd = openForRead(path, !!t.follow);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    parentPort!.postMessage({ task: t.task, kind: 'error', code: e.code ?? 'EIO', message: e.message });
+    parentPort!.postMessage({ task: t.task, chunks: [], error: { code: e.code ?? 'EIO', message: e.message } } satisfies WorkerMessage);
     return;
   }
   let bytes = 0;
+  let batch: ChunkMessage[] = [];
+  let transfer: ArrayBuffer[] = [];
+  let batchBytes = 0;
+  const flush = (last?: Omit<WorkerMessage, 'task' | 'chunks'>) => {
+    parentPort!.postMessage({ task: t.task, chunks: batch, ...last } satisfies WorkerMessage, transfer);
+    batch = [];
+    transfer = [];
+    batchBytes = 0;
+  };
   try {
     const before = fstatSync(fd, { bigint: true });
     for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch)) {
       bytes += chunk.length;
       const id = createHmac('sha256', idKey).update(chunk).digest();
       if (known.has(id)) {
-        parentPort!.postMessage({ task: t.task, kind: 'chunk', id, compression: 0, rawLength: chunk.length });
+        batch.push({ id, compression: 0, rawLength: chunk.length });
         continue;
       }
       const c = compress(chunk, init.level);
@@ -93,20 +114,20 @@ function processFile(t: FileTask): void {
       // seal() allocates large outputs as their own ArrayBuffer, which can then be moved without a copy
       const own = sealed.byteOffset === 0 && sealed.buffer.byteLength === sealed.length;
       const ab = (own ? sealed.buffer : sealed.buffer.slice(sealed.byteOffset, sealed.byteOffset + sealed.length)) as ArrayBuffer;
-      parentPort!.postMessage(
-        { task: t.task, kind: 'chunk', id, sealed: new Uint8Array(ab), compression: c.compression, rawLength: chunk.length },
-        [ab],
-      );
+      batch.push({ id, sealed: new Uint8Array(ab), compression: c.compression, rawLength: chunk.length });
+      transfer.push(ab);
+      batchBytes += sealed.length;
+      if (batchBytes >= BATCH_BYTES) flush();
     }
     const after = fstatSync(fd, { bigint: true });
     let changed: string | undefined;
     if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || after.ctimeNs !== before.ctimeNs) changed = 'changed while it was read';
     else if (BigInt(bytes) !== after.size) changed = `size changed while it was read (read ${bytes} of ${after.size} bytes)`;
     else if (before.mtimeNs !== t.mtime || Number(before.size) !== t.size) changed = 'changed between scan and read';
-    parentPort!.postMessage({ task: t.task, kind: 'done', bytes, changed });
+    flush({ done: { bytes, changed } });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    parentPort!.postMessage({ task: t.task, kind: 'error', code: e.code ?? 'EIO', message: e.message });
+    flush({ error: { code: e.code ?? 'EIO', message: e.message } });
   } finally {
     closeSync(fd);
   }

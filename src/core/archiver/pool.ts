@@ -77,6 +77,13 @@ export class ChunkPool {
     }
   }
 
+  /** Resolves when the queue has room for one more file (the walker waits here: bounded memory). */
+  async room(): Promise<void> {
+    if (this.workers.length === 0) this.start();
+    while (this.queue.length >= this.workers.length * TASKS_PER_WORKER) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failed) throw this.failed;
+  }
+
   /** Queues a file; resolves when every chunk was handed to onChunk. Waits while the queue is full. */
   async submit(t: Omit<FileTask, 'task'>, onChunk: (c: ChunkResult) => Promise<void>): Promise<Promise<FileResult>> {
     if (this.workers.length === 0) this.start();
@@ -110,23 +117,23 @@ export class ChunkPool {
   private async handle(slot: number, m: WorkerMessage): Promise<void> {
     const p = this.pending.get(m.task);
     if (!p) return;
-    if (m.kind === 'chunk') {
-      const sealed = m.sealed ? Buffer.from(m.sealed.buffer, m.sealed.byteOffset, m.sealed.length) : undefined;
+    for (const c of m.chunks) {
+      const sealed = c.sealed ? Buffer.from(c.sealed.buffer, c.sealed.byteOffset, c.sealed.length) : undefined;
       try {
-        await p.onChunk({ id: Buffer.from(m.id), sealed, compression: m.compression, rawLength: m.rawLength });
+        await p.onChunk({ id: Buffer.from(c.id), sealed, compression: c.compression, rawLength: c.rawLength });
       } finally {
         if (sealed) {
           Atomics.sub(this.credit, slot, sealed.length);
           Atomics.notify(this.credit, slot);
         }
       }
-      return;
     }
+    if (!m.done && !m.error) return;
     this.pending.delete(m.task);
     this.inflight[slot]--;
     this.dispatch();
-    if (m.kind === 'done') p.resolve({ bytes: m.bytes, changed: m.changed });
-    else p.resolve({ bytes: 0, error: { code: m.code, message: m.message } });
+    if (m.done) p.resolve({ bytes: m.done.bytes, changed: m.done.changed });
+    else p.resolve({ bytes: 0, error: m.error });
   }
 
   private fail(err: unknown): void {
