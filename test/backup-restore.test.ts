@@ -79,3 +79,26 @@ test('moving or renaming a directory costs (almost) no new space', async (t) => 
   assert.equal(moved.files_new, 4, 'the moved files are new paths');
   assert.ok(moved.data_added_packed < 0.01 * 12 * 1024 * 1024, `moved directory added ${moved.data_added_packed} bytes`);
 });
+
+test('a file that changes while it is read is reported, and the snapshot is still saved', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  const src = join(r.dir, 'src');
+  mkdirSync(src);
+  const growing = join(src, 'growing.log');
+  writeFileSync(growing, prng('log', 32 * 1024 * 1024));
+  writeFileSync(join(src, 'calm.txt'), 'calm\n');
+  // a writer that keeps appending for the whole backup
+  const { spawn } = await import('node:child_process');
+  const writer = spawn(process.execPath, ['-e', `const fs=require('fs');setInterval(()=>fs.appendFileSync(${JSON.stringify(growing)},'x'.repeat(4096)),2)`]);
+  t.after(() => writer.kill('SIGKILL'));
+  await new Promise((res) => setTimeout(res, 100));
+  const b = await r.run(['backup', src]);
+  writer.kill('SIGKILL');
+  assert.equal(b.code, 0, 'a changed file is a warning, not an unreadable file');
+  assert.match(b.stderr, /growing\.log: file (changed|size changed)/);
+  assert.match(b.stdout, /snapshot [0-9a-f]{8} saved/);
+  const out = join(r.dir, 'out');
+  assert.equal((await r.run(['restore', `latest:${src}`, '--target', out])).code, 0);
+  assert.equal(readFileSync(join(out, 'calm.txt'), 'utf8'), 'calm\n');
+});

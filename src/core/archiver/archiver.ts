@@ -100,6 +100,8 @@ export class Archiver {
       await this.writer.adopt(await findOrphanPacks(this.repo));
       this.pool = new ChunkPool(this.repo, this.repo.index.share(), this.opts.threads);
       const scanner = this.opts.scan ? this.startScan(paths) : undefined;
+      const onAbort = () => this.pool.abort(interrupted());
+      this.opts.signal?.addEventListener('abort', onAbort, { once: true });
       let rootTree: string;
       try {
         const oldRoot = parent ? await this.repo.loadTree(parent.snapshot.tree) : undefined;
@@ -117,6 +119,7 @@ export class Archiver {
         await this.writer.flush().catch(() => undefined);
         throw err;
       } finally {
+        this.opts.signal?.removeEventListener('abort', onAbort);
         await scanner?.terminate();
         await this.pool.close();
       }
@@ -190,7 +193,7 @@ export class Archiver {
   }
 
   private checkAbort(): void {
-    if (this.opts.signal?.aborted) throw new FlashbackError('ERR_INTERRUPTED', 'backup interrupted', { hint: 'rerun the backup: data already saved is reused' });
+    if (this.opts.signal?.aborted) throw interrupted();
   }
 
   /** A directory on the way to a source (e.g. /home for /home/ann): metadata from disk, only the trie's children. */
@@ -358,6 +361,12 @@ export class Archiver {
     if (r.changed) this.warn(path, 'changed', `file ${r.changed}; the saved copy may be inconsistent`);
     return ids;
   }
+}
+
+function interrupted(): FlashbackError {
+  return new FlashbackError('ERR_INTERRUPTED', 'backup interrupted; the data written so far is saved and indexed', {
+    hint: 'rerun the backup: it reuses what was already written',
+  });
 }
 
 /** An entry whose walk is done; `done` resolves when its content (or subtree) is stored. */

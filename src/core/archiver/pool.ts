@@ -136,6 +136,11 @@ export class ChunkPool {
     else p.resolve({ bytes: 0, error: m.error });
   }
 
+  /** Fails every queued and running file with `err` (e.g. on Ctrl-C); blobs already handed over stay valid. */
+  abort(err: unknown): void {
+    this.fail(err);
+  }
+
   private fail(err: unknown): void {
     this.failed ??= err;
     for (const p of this.pending.values()) p.reject(err);
