@@ -192,7 +192,7 @@ export function ioError(path: string, err: unknown): Error {
   }
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
   return new FlashbackError('ERR_IO', `${path}: ${code ? code + ' ' : ''}${(err as Error)?.message ?? String(err)}`, {
-    hint: code === 'EIO' || code === 'ENODEV' || code === 'ENXIO' ? 'was the device removed? plug it in again and rerun' : undefined,
+    hint: ['EIO', 'ENODEV', 'ENXIO', 'ENOTCONN', 'ESHUTDOWN'].includes(code) ? 'was the device removed? plug it in again and rerun' : undefined,
     cause: err,
   });
 }
