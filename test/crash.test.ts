@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { makeRepo } from './helpers/repo.js';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { makeRepo, countPacks as packsIn } from './helpers/repo.js';
 import { spawnCli } from './helpers/cli.js';
 import { prng } from './helpers/fixtures.js';
 import { compareTrees } from './helpers/tree.js';
@@ -25,8 +25,7 @@ test('kill -9 during a backup: the repository checks clean, older snapshots rest
   let stderr = '';
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   // wait until at least a few packs reached the device, then pull the plug
-  const { readdirSync } = await import('node:fs');
-  const countPacks = () => readdirSync(join(r.repo, 'data')).reduce((n, d) => n + readdirSync(join(r.repo, 'data', d)).filter((f) => /^[0-9a-f]{64}$/.test(f)).length, 0);
+  const countPacks = () => packsIn(r.repo);
   const before = countPacks();
   const deadline = Date.now() + 60000;
   while (countPacks() < before + 3 && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
@@ -60,8 +59,7 @@ test('Ctrl-C during a backup exits 130 after indexing what was written; the reru
   const child = spawnCli(['backup', src], { env: r.env });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const { readdirSync } = await import('node:fs');
-  const countPacks = () => readdirSync(join(r.repo, 'data')).reduce((n, d) => n + readdirSync(join(r.repo, 'data', d)).filter((f) => /^[0-9a-f]{64}$/.test(f)).length, 0);
+  const countPacks = () => packsIn(r.repo);
   const deadline = Date.now() + 60000;
   while (countPacks() < 2 && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
   child.kill('SIGINT');

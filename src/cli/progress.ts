@@ -190,3 +190,14 @@ export function createProgress(title: string, opts: ProgressOptions): Progress {
     },
   };
 }
+
+/** Runs `work` while `progress` is fed from `state()` every 125 ms; always clears the display afterwards. */
+export async function withProgress<T>(progress: Progress, state: () => ProgressState, work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => progress.update(state()), 125);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    progress.done();
+  }
+}

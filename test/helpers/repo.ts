@@ -1,5 +1,5 @@
 /** A fresh repository per test, driven through the real CLI binary. */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from './cli.js';
@@ -37,4 +37,10 @@ export async function makeRepo(init = true): Promise<TestRepo> {
 
 export function tempDir(prefix = 'fb-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Pack files that reached the repository (complete ones: hex names, no .tmp). */
+export function countPacks(repo: string): number {
+  const data = join(repo, 'data');
+  return readdirSync(data).reduce((n, d) => n + readdirSync(join(data, d)).filter((f) => /^[0-9a-f]{64}$/.test(f)).length, 0);
 }

@@ -4,7 +4,7 @@ import { Archiver } from '../../core/archiver/archiver.js';
 import { Excluder, readExcludeFile } from '../../core/source/exclude.js';
 import { openRepository } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
-import { createProgress, formatBytes, formatDuration } from '../progress.js';
+import { createProgress, formatBytes, formatDuration, withProgress } from '../progress.js';
 import { collect, type Ctx } from '../main.js';
 
 interface BackupFlags {
@@ -55,14 +55,7 @@ export function registerBackup(program: Command, ctx: Ctx): void {
       });
       const progress = createProgress('backup', { stream: process.stderr, quiet: out.quiet, json: out.json });
       const started = Date.now();
-      const timer = setInterval(() => progress.update(archiver.state), 125);
-      let result;
-      try {
-        result = await archiver.run();
-      } finally {
-        clearInterval(timer);
-        progress.done();
-      }
+      const result = await withProgress(progress, () => archiver.state, () => archiver.run());
       const s = result.summary;
       const seconds = (Date.now() - started) / 1000;
       if (out.json) {

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Checker } from '../../core/checker/checker.js';
 import { openRepository } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
-import { createProgress, formatBytes } from '../progress.js';
+import { createProgress, formatBytes, withProgress } from '../progress.js';
 import type { Ctx } from '../main.js';
 
 export function parseSubset(s: string): number {
@@ -26,17 +26,9 @@ export function registerCheck(program: Command, ctx: Ctx): void {
       const repo = await openRepository(ctx.g(), out);
       const checker = new Checker(repo, { readData: !!f.readData || subset !== undefined, subset, signal: ctx.signal });
       const progress = createProgress('check', { stream: process.stderr, quiet: out.quiet, json: out.json });
-      const timer = setInterval(() => {
-        const s = checker.state;
-        progress.update({ files: s.packs, bytes: s.bytes, totalFiles: s.totalPacks || undefined, totalBytes: s.totalBytes || undefined });
-      }, 125);
-      let r;
-      try {
-        r = await checker.run();
-      } finally {
-        clearInterval(timer);
-        progress.done();
-      }
+      const s = checker.state;
+      const state = () => ({ files: s.packs, bytes: s.bytes, totalFiles: s.totalPacks || undefined, totalBytes: s.totalBytes || undefined });
+      const r = await withProgress(progress, state, () => checker.run());
       if (out.json) {
         out.jsonLine({ message_type: 'summary', num_errors: r.problems.length, problems: r.problems, affected: r.affected, orphan_packs: r.orphanPacks, snapshots: r.snapshots, packs: r.packs, blobs: r.blobs, packs_read: r.packsRead, bytes_read: r.bytesRead });
       } else {

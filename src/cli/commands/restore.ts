@@ -4,7 +4,7 @@ import { Restorer } from '../../core/restorer/restorer.js';
 import { Excluder } from '../../core/source/exclude.js';
 import { openRepository } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
-import { createProgress, formatBytes, formatDuration } from '../progress.js';
+import { createProgress, formatBytes, formatDuration, withProgress } from '../progress.js';
 import { collect, type Ctx } from '../main.js';
 import { snapshotFilterOf, type FilterFlags } from './filters.js';
 
@@ -56,14 +56,7 @@ export function registerRestore(program: Command, ctx: Ctx): void {
     out.info(`restoring snapshot ${sn.id.slice(0, 8)} of ${sn.snapshot.paths.join(', ')} at ${sn.snapshot.time}${path ? ` (path ${path})` : ''} to ${f.target}`);
     const progress = createProgress('restore', { stream: process.stderr, quiet: out.quiet, json: out.json });
     const started = Date.now();
-    const timer = setInterval(() => progress.update({ ...restorer.state }), 125);
-    let st;
-    try {
-      st = await restorer.run();
-    } finally {
-      clearInterval(timer);
-      progress.done();
-    }
+    const st = await withProgress(progress, () => ({ ...restorer.state }), () => restorer.run());
     const seconds = (Date.now() - started) / 1000;
     if (out.json) {
       out.jsonLine({ message_type: 'summary', snapshot_id: sn.id, files_restored: st.files - st.skipped, files_skipped: st.skipped, total_files: st.totalFiles, bytes_restored: st.bytes, total_bytes: st.totalBytes, errors: st.errors, seconds });

@@ -3,7 +3,7 @@
  * files using the parent snapshot's trees, and feeds changed files to the chunk workers. A directory's tree is
  * saved once all its entries are known; the walker never waits for that, so the workers stay busy.
  */
-import { lstatSync, readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FlashbackError, errorMessage } from '../errors/errors.js';
@@ -19,6 +19,7 @@ import type { Excluder } from '../source/exclude.js';
 import { ChunkPool } from './pool.js';
 import { buildTrie, normalizeSources, type SourceTrie } from './sources.js';
 import { VERSION } from '../version.js';
+import { SLASH, byName, interrupted, isCacheDir, join, pending, present, ready, type Pending, type Walk } from './entries.js';
 
 export interface BackupOptions {
   paths: string[];
@@ -62,12 +63,6 @@ export interface BackupResult {
   parent?: string;
 }
 
-const SLASH = Buffer.from('/');
-const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
-
-function join(dir: Buffer, name: Buffer): Buffer {
-  return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, SLASH, name]);
-}
 
 export class Archiver {
   readonly state: BackupState = { files: 0, dirs: 0, bytes: 0, errors: 0, current: '' };
@@ -241,24 +236,23 @@ export class Archiver {
     if (st.isDirectory()) return this.saveDir(path, name, st, old, walk);
     if (st.isFile()) return this.saveFile(path, name, st, old, false);
     this.state.files++;
+    return ready(this.tryReadNode(path, name, st));
+  }
+
+  private tryReadNode(path: Buffer, name: Buffer, st: BigIntStats): Node | undefined {
     try {
-      return ready(readNode(path, name, st));
+      return readNode(path, name, st);
     } catch (err) {
       this.warn(path, 'unreadable', errorMessage(err));
-      return ready(undefined);
+      return undefined;
     }
   }
 
   private async saveDir(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk): Promise<Pending> {
     this.state.dirs++;
     this.state.current = path.toString();
-    let node: Node;
-    try {
-      node = readNode(path, name, st);
-    } catch (err) {
-      this.warn(path, 'unreadable', errorMessage(err));
-      return ready(undefined);
-    }
+    const node = this.tryReadNode(path, name, st);
+    if (!node) return ready(undefined);
     let names: Buffer[] = [];
     const crossesDevice = this.opts.oneFileSystem && st.dev !== walk.dev;
     if (!crossesDevice) {
@@ -308,13 +302,8 @@ export class Archiver {
 
   private async saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, follow: boolean): Promise<Pending> {
     this.state.current = path.toString();
-    let node: Node;
-    try {
-      node = readNode(path, name, st);
-    } catch (err) {
-      this.warn(path, 'unreadable', errorMessage(err));
-      return ready(undefined);
-    }
+    const node = this.tryReadNode(path, name, st);
+    if (!node) return ready(undefined);
     node.type = 'file';
     node.size = Number(st.size);
     if (
@@ -360,51 +349,6 @@ export class Archiver {
     }
     if (r.changed) this.warn(path, 'changed', `file ${r.changed}; the saved copy may be inconsistent`);
     return ids;
-  }
-}
-
-function interrupted(): FlashbackError {
-  return new FlashbackError('ERR_INTERRUPTED', 'backup interrupted; the data written so far is saved and indexed', {
-    hint: 'rerun the backup: it reuses what was already written',
-  });
-}
-
-/** An entry whose walk is done; `done` resolves when its content (or subtree) is stored. */
-interface Pending {
-  done: Promise<Node | undefined>;
-}
-
-function ready(n: Node | undefined): Pending {
-  return { done: Promise.resolve(n) };
-}
-
-/** Marks the promise handled now (it is awaited later, with its siblings) so an early failure is not "unhandled". */
-function pending(done: Promise<Node | undefined>): Pending {
-  done.catch(() => undefined);
-  return { done };
-}
-
-/** What a walk carries down: directories on the current path (symlink loop detection) and the source's device. */
-interface Walk {
-  ancestors: Set<string>;
-  dev: bigint;
-}
-
-function byName(nodes: Node[] | undefined): Map<string, Node> {
-  const m = new Map<string, Node>();
-  for (const n of nodes ?? []) m.set(n.name.toString('latin1'), n);
-  return m;
-}
-
-function present(nodes: (Node | undefined)[]): Node[] {
-  return nodes.filter((n): n is Node => n !== undefined);
-}
-
-function isCacheDir(dir: Buffer): boolean {
-  try {
-    return readFileSync(join(dir, Buffer.from('CACHEDIR.TAG'))).subarray(0, CACHEDIR_SIGNATURE.length).toString() === CACHEDIR_SIGNATURE;
-  } catch {
-    return false;
   }
 }
 

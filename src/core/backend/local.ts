@@ -181,6 +181,9 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+/** errno codes that mean the device (or the FUSE daemon serving it) went away */
+const DEVICE_GONE = new Set(['EIO', 'ENODEV', 'ENXIO', 'ENOTCONN', 'ECONNABORTED', 'ESHUTDOWN', 'EROFS']);
+
 export function ioError(path: string, err: unknown): Error {
   if (err instanceof FlashbackError) return err;
   if (isErrno(err, 'ENOENT')) return new FlashbackError('ERR_NOT_FOUND', `${path} does not exist`, { cause: err });
@@ -191,8 +194,9 @@ export function ioError(path: string, err: unknown): Error {
     });
   }
   const code = (err as NodeJS.ErrnoException)?.code ?? '';
-  return new FlashbackError('ERR_IO', `${path}: ${code ? code + ' ' : ''}${(err as Error)?.message ?? String(err)}`, {
-    hint: ['EIO', 'ENODEV', 'ENXIO', 'ENOTCONN', 'ESHUTDOWN'].includes(code) ? 'was the device removed? plug it in again and rerun' : undefined,
+  const message = (err as Error)?.message ?? String(err);
+  return new FlashbackError('ERR_IO', `${path}: ${message.startsWith(code) ? message : `${code} ${message}`.trim()}`, {
+    hint: DEVICE_GONE.has(code) ? 'the device was removed or failed; plug it in again and rerun: what was already saved is kept' : undefined,
     cause: err,
   });
 }

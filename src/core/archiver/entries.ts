@@ -1,0 +1,57 @@
+/** Small pieces of the backup walk: paths as bytes, pending entries, cache-directory tags. */
+import { readFileSync } from 'node:fs';
+import { FlashbackError } from '../errors/errors.js';
+import type { Node } from '../model/node.js';
+
+export const SLASH = Buffer.from('/');
+const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
+
+export function join(dir: Buffer, name: Buffer): Buffer {
+  return dir.length === 1 && dir[0] === 0x2f ? Buffer.concat([dir, name]) : Buffer.concat([dir, SLASH, name]);
+}
+
+export function interrupted(): FlashbackError {
+  return new FlashbackError('ERR_INTERRUPTED', 'backup interrupted; the data written so far is saved and indexed', {
+    hint: 'rerun the backup: it reuses what was already written',
+  });
+}
+
+/** An entry whose walk is done; `done` resolves when its content (or subtree) is stored. */
+export interface Pending {
+  done: Promise<Node | undefined>;
+}
+
+export function ready(n: Node | undefined): Pending {
+  return { done: Promise.resolve(n) };
+}
+
+/** Marks the promise handled now (it is awaited later, with its siblings) so an early failure is not "unhandled". */
+export function pending(done: Promise<Node | undefined>): Pending {
+  done.catch(() => undefined);
+  return { done };
+}
+
+/** What a walk carries down: directories on the current path (symlink loop detection) and the source's device. */
+export interface Walk {
+  ancestors: Set<string>;
+  dev: bigint;
+}
+
+export function byName(nodes: Node[] | undefined): Map<string, Node> {
+  const m = new Map<string, Node>();
+  for (const n of nodes ?? []) m.set(n.name.toString('latin1'), n);
+  return m;
+}
+
+export function present(nodes: (Node | undefined)[]): Node[] {
+  return nodes.filter((n): n is Node => n !== undefined);
+}
+
+export function isCacheDir(dir: Buffer): boolean {
+  try {
+    return readFileSync(join(dir, Buffer.from('CACHEDIR.TAG'))).subarray(0, CACHEDIR_SIGNATURE.length).toString() === CACHEDIR_SIGNATURE;
+  } catch {
+    return false;
+  }
+}
+
