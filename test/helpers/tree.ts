@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, type BigIntStats } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listXattrs } from '../../src/core/fs/native.js';
@@ -46,8 +46,20 @@ export function showName(rel: Buffer): string {
   return [...rel].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
 }
 
+/** sha256 of a file's content, read with O_NOATIME where allowed so that comparing does not change atimes. */
 function sha(path: Buffer): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NOATIME ?? 0));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    fd = openSync(path, 'r');
+  }
+  try {
+    return createHash('sha256').update(readFileSync(fd)).digest('hex');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function kind(st: BigIntStats): string {
