@@ -43,12 +43,19 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<{ code: n
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (timedOut) stderr += `\n[runCli: killed after ${timeoutMs} ms: flashback ${args.join(' ')}]\n`;
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    child.stdin!.on('error', () => {}); // EPIPE when the CLI exits without reading its input
     child.stdin!.end(opts.input ?? '');
   });
 }

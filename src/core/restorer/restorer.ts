@@ -4,7 +4,7 @@
  * through a symlink or outside the target: every parent is a directory this restore created or checked with
  * lstat, files are opened with O_NOFOLLOW, and names were validated when the trees were decoded.
  */
-import { constants as C, lstatSync, mkdirSync, rmSync, symlinkSync, unlinkSync, linkSync, openSync, closeSync, ftruncateSync } from 'node:fs';
+import { promises as fsp, constants as C, lstatSync, mkdirSync, rmSync, symlinkSync, unlinkSync, linkSync, openSync, closeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FlashbackError, errorMessage, isErrno } from '../errors/errors.js';
 import { applyNode, createSpecial } from '../fs/meta.js';
@@ -38,6 +38,10 @@ interface FileJob {
   node: Node;
   remaining: number;
   failed: boolean;
+  /** open while blobs arrive; created (truncated) by the first write */
+  fh?: Promise<fsp.FileHandle>;
+  /** writes to one file are serialised: the first one creates it */
+  chain: Promise<void>;
 }
 
 interface BlobRef {
@@ -162,20 +166,29 @@ export class Restorer {
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
     }
-    const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
-    closeSync(fd);
-    const job: FileJob = { path, node: n, remaining: n.content?.length ?? 0, failed: false };
-    if (job.remaining === 0) this.finish(job);
+    const job: FileJob = { path, node: n, remaining: n.content?.length ?? 0, failed: false, chain: Promise.resolve() };
+    if (job.remaining === 0) {
+      closeSync(openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600));
+      this.applyMeta(path, n);
+      this.state.files++;
+    }
     return job;
   }
 
-  private finish(job: FileJob): void {
+  /** The file's handle, opened (created, truncated, never through a symlink) on first use. */
+  private handle(job: FileJob): Promise<fsp.FileHandle> {
+    job.fh ??= fsp.open(job.path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
+    return job.fh;
+  }
+
+  /** After the last blob: size (trailing holes of sparse files), close, then metadata (times last). */
+  private async finish(job: FileJob): Promise<void> {
     try {
-      const fd = openSync(job.path, C.O_WRONLY | C.O_NOFOLLOW);
+      const fh = await this.handle(job);
       try {
-        ftruncateSync(fd, job.node.size);
+        await fh.truncate(job.node.size);
       } finally {
-        closeSync(fd);
+        await fh.close();
       }
       this.applyMeta(job.path, job.node);
     } catch (err) {
@@ -193,6 +206,7 @@ export class Restorer {
         const found = this.repo.lookup(id);
         if (!found) {
           this.fail(job, `blob ${id} is missing from the repository`);
+          job.remaining--; // the rest of the file is still restored, and the file finished
           continue;
         }
         let refs = byPack.get(found.packId);
@@ -201,6 +215,7 @@ export class Restorer {
         pos += found.loc.rawLength;
       }
     }
+    for (const job of jobs) if (job.remaining === 0 && job.node.content?.length) await this.finish(job);
     for (const [packId, refs] of byPack) {
       this.checkAbort();
       let pack: Buffer | undefined;
@@ -222,12 +237,14 @@ export class Restorer {
       const sealed = pack ? pack.subarray(loc.offset, loc.offset + loc.length) : await this.repo.backend.load('data', packId, { offset: loc.offset, length: loc.length });
       if (sealed.length !== loc.length) throw new Error(`pack ${packId} is truncated`);
       const plain = this.repo.openBlob(sealed, loc, Buffer.from(r.id, 'hex'), packId);
-      await writeSparse(r.job.path, plain, r.pos, this.opts.sparse !== false);
+      const job = r.job;
+      job.chain = job.chain.then(async () => writeSparse(await this.handle(job), plain, r.pos, this.opts.sparse !== false));
+      await job.chain;
       this.state.bytes += plain.length;
     } catch (err) {
       this.fail(r.job, errorMessage(err));
     }
-    if (--r.job.remaining === 0) this.finish(r.job);
+    if (--r.job.remaining === 0) await this.finish(r.job);
   }
 
   private fail(job: FileJob, message: string): void {

@@ -17,24 +17,19 @@ async function writeAll(fh: fsp.FileHandle, data: Buffer, pos: number): Promise<
 }
 
 /** Writes `data` at `pos`; with sparse, 64 KiB blocks of zeros are skipped (the file was truncated, so they read as zeros). */
-export async function writeSparse(path: Buffer, data: Buffer, pos: number, sparse: boolean): Promise<void> {
-  const fh = await fsp.open(path, C.O_WRONLY | C.O_NOFOLLOW);
-  try {
-    if (!sparse) return await writeAll(fh, data, pos);
-    let run = -1;
-    for (let i = 0; i < data.length; i += BLOCK) {
-      const end = Math.min(i + BLOCK, data.length);
-      const zero = isZero(data, i, end);
-      if (!zero && run < 0) run = i;
-      if (zero && run >= 0) {
-        await writeAll(fh, data.subarray(run, i), pos + run);
-        run = -1;
-      }
+export async function writeSparse(fh: fsp.FileHandle, data: Buffer, pos: number, sparse: boolean): Promise<void> {
+  if (!sparse) return writeAll(fh, data, pos);
+  let run = -1;
+  for (let i = 0; i < data.length; i += BLOCK) {
+    const end = Math.min(i + BLOCK, data.length);
+    const zero = isZero(data, i, end);
+    if (!zero && run < 0) run = i;
+    if (zero && run >= 0) {
+      await writeAll(fh, data.subarray(run, i), pos + run);
+      run = -1;
     }
-    if (run >= 0) await writeAll(fh, data.subarray(run), pos + run);
-  } finally {
-    await fh.close();
   }
+  if (run >= 0) await writeAll(fh, data.subarray(run), pos + run);
 }
 
 /** Re-reads a restored file blob by blob and checks each keyed id. Returns a description of the first mismatch. */
