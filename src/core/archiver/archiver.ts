@@ -19,7 +19,7 @@ import type { Excluder } from '../source/exclude.js';
 import { ChunkPool } from './pool.js';
 import { buildTrie, normalizeSources, type SourceTrie } from './sources.js';
 import { VERSION } from '../version.js';
-import { SLASH, byName, interrupted, isCacheDir, join, pending, present, ready, type Pending, type Walk } from './entries.js';
+import { SLASH, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Pending, type Walk } from './entries.js';
 
 export interface BackupOptions {
   paths: string[];
@@ -251,8 +251,11 @@ export class Archiver {
   private async saveDir(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk): Promise<Pending> {
     this.state.dirs++;
     this.state.current = path.toString();
-    const node = this.tryReadNode(path, name, st);
+    // Listing a directory updates its atime: recording it would make every tree differ after each run.
+    // A directory's atime is therefore recorded as its mtime (and restored so).
+    const node = old?.type === 'dir' && sameInode(old, st) ? { ...old, name, subtree: undefined } : this.tryReadNode(path, name, st);
     if (!node) return ready(undefined);
+    node.atime = node.mtime;
     let names: Buffer[] = [];
     const crossesDevice = this.opts.oneFileSystem && st.dev !== walk.dev;
     if (!crossesDevice) {
@@ -283,7 +286,10 @@ export class Archiver {
     }
     return pending(
       (async () => {
-        node.subtree = await this.writer.addTree(encodeTree(present(await Promise.all(children))));
+        const nodes = present(await Promise.all(children));
+        // every entry as before: the tree is the old one (no encoding, hashing or compressing)
+        const same = oldTree && old?.subtree && nodes.length === oldTree.length && nodes.every((n) => sameNode(n, oldByName.get(n.name.toString('latin1'))));
+        node.subtree = same ? old!.subtree! : await this.writer.addTree(encodeTree(nodes));
         if (!old?.subtree) this.counts.dirs_new++;
         else if (old.subtree === node.subtree) this.counts.dirs_unmodified++;
         else this.counts.dirs_changed++;
@@ -302,20 +308,18 @@ export class Archiver {
 
   private async saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, follow: boolean): Promise<Pending> {
     this.state.current = path.toString();
+    // Unchanged (same size, mtime, ctime, inode): ctime moves with every chmod, chown, link or xattr change,
+    // so the old node holds; only the atime may differ. Its content is reused without reading the file.
+    if (old?.type === 'file' && old.content && !old.error && sameInode(old, st) && old.content.every((id) => this.writer.known(Buffer.from(id, 'hex')))) {
+      this.state.files++;
+      this.state.bytes += old.size;
+      this.counts.files_unmodified++;
+      return ready(old.atime === st.atimeNs && old.name.equals(name) ? old : { ...old, name, atime: st.atimeNs });
+    }
     const node = this.tryReadNode(path, name, st);
     if (!node) return ready(undefined);
     node.type = 'file';
     node.size = Number(st.size);
-    if (
-      old?.type === 'file' && old.content && !old.error && old.size === node.size && old.mtime === node.mtime &&
-      old.ctime === node.ctime && old.inode === node.inode && old.content.every((id) => this.writer.known(Buffer.from(id, 'hex')))
-    ) {
-      node.content = old.content;
-      this.state.files++;
-      this.state.bytes += node.size;
-      this.counts.files_unmodified++;
-      return ready(node);
-    }
     const key = node.links > 1 ? `${st.dev}:${st.ino}` : undefined;
     let content = key ? this.hardlinks.get(key) : undefined;
     if (!content) {

@@ -1,5 +1,5 @@
 /** Small pieces of the backup walk: paths as bytes, pending entries, cache-directory tags. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, type BigIntStats } from 'node:fs';
 import { FlashbackError } from '../errors/errors.js';
 import type { Node } from '../model/node.js';
 
@@ -55,3 +55,30 @@ export function isCacheDir(dir: Buffer): boolean {
   }
 }
 
+
+/** The entry is the one recorded: same inode, size, mtime and ctime (a ctime change covers mode, owner, xattrs). */
+export function sameInode(old: Node, st: BigIntStats): boolean {
+  return old.inode === st.ino && old.size === Number(st.isDirectory() ? old.size : st.size) && old.mtime === st.mtimeNs && old.ctime === st.ctimeNs;
+}
+
+/** Whether two nodes serialise identically (so a tree of such nodes is the old tree). */
+export function sameNode(a: Node, b: Node | undefined): boolean {
+  if (!b) return false;
+  if (a === b) return true;
+  return (
+    a.type === b.type && a.name.equals(b.name) && a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && a.user === b.user &&
+    a.group === b.group && a.mtime === b.mtime && a.atime === b.atime && a.ctime === b.ctime && a.size === b.size &&
+    a.inode === b.inode && a.deviceId === b.deviceId && a.links === b.links && a.rdev === b.rdev && a.subtree === b.subtree &&
+    a.error === b.error && eqBuf(a.linkTarget, b.linkTarget) && eqList(a.content, b.content) &&
+    (a.xattrs ?? []).length === (b.xattrs ?? []).length &&
+    (a.xattrs ?? []).every((x, i) => x.name.equals(b.xattrs![i].name) && x.value.equals(b.xattrs![i].value))
+  );
+}
+
+function eqBuf(a?: Buffer, b?: Buffer): boolean {
+  return a === b || (!!a && !!b && a.equals(b));
+}
+
+function eqList(a?: string[], b?: string[]): boolean {
+  return a === b || (!!a && !!b && a.length === b.length && a.every((x, i) => x === b[i]));
+}

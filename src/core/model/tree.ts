@@ -70,8 +70,22 @@ export function isSafeName(name: Buffer): boolean {
 }
 
 function big(v: unknown, field: string): bigint {
-  if (typeof v !== 'string' || !/^-?[0-9]{1,30}$/.test(v)) throw new Error(`invalid ${field}`);
-  return BigInt(v);
+  // BigInt() accepts a few forms the format does not ("0x1f", " 12"); the length bound stops absurd inputs
+  if (typeof v !== 'string' || v.length === 0 || v.length > 30 || v.charCodeAt(0) === 0x20 || v.charCodeAt(v.length - 1) === 0x20) {
+    throw new Error(`invalid ${field}`);
+  }
+  try {
+    const b = BigInt(v);
+    if (v.charCodeAt(0) === 0x30 && v.length > 1 && v.charCodeAt(1) > 0x39) throw new Error('prefix');
+    return b;
+  } catch {
+    throw new Error(`invalid ${field}`);
+  }
+}
+
+/** A blob id: 64 hex digits (an invalid one could only fail to be found in the index, never reach a path). */
+function isId(v: unknown): v is string {
+  return typeof v === 'string' && v.length === 64;
 }
 
 function num(v: unknown, field: string): number {
@@ -112,7 +126,7 @@ export function nodeFromJson(o: Record<string, unknown>): Node {
     });
   }
   if (o.content !== undefined) {
-    if (!Array.isArray(o.content) || !o.content.every((c) => typeof c === 'string' && HEX64.test(c))) throw new Error('invalid content');
+    if (!Array.isArray(o.content) || !o.content.every(isId)) throw new Error('invalid content');
     n.content = o.content as string[];
   }
   if (o.subtree !== undefined) {

@@ -45,6 +45,7 @@ export class Repository {
   readonly snapshots: SnapshotStore;
   private indexLoaded = false;
   private treeCache = new Map<string, Node[]>();
+  private treePacks = new Map<string, Promise<Buffer>>();
 
   private constructor(
     readonly backend: Backend,
@@ -249,10 +250,32 @@ export class Repository {
     return this.openBlob(sealed, loc, Buffer.from(idHex, 'hex'), packId);
   }
 
+  /**
+   * Tree packs are small and a walk reads many trees from each: the whole pack is read once and kept
+   * (a few of them), instead of one open and read per tree.
+   */
+  private async loadTreeBlob(idHex: string): Promise<Buffer> {
+    const found = this.lookup(idHex);
+    if (!found || found.loc.type !== 1) return this.loadBlob(idHex);
+    const { loc, packId } = found;
+    let pack = this.treePacks.get(packId);
+    if (!pack) {
+      pack = this.backend.load('data', packId);
+      pack.catch(() => this.treePacks.delete(packId));
+      if (this.treePacks.size >= 4) this.treePacks.delete(this.treePacks.keys().next().value as string);
+      this.treePacks.set(packId, pack);
+    }
+    const bytes = await pack;
+    if (loc.offset + loc.length > bytes.length) {
+      throw new DamageError(`data/${packId.slice(0, 2)}/${packId}`, `truncated: blob ${idHex} is cut off`, { blob: idHex });
+    }
+    return this.openBlob(bytes.subarray(loc.offset, loc.offset + loc.length), loc, Buffer.from(idHex, 'hex'), packId);
+  }
+
   async loadTree(idHex: string): Promise<Node[]> {
     const cached = this.treeCache.get(idHex);
     if (cached) return cached;
-    const nodes = decodeTree(await this.loadBlob(idHex), `tree ${idHex}`);
+    const nodes = decodeTree(await this.loadTreeBlob(idHex), `tree ${idHex}`);
     if (this.treeCache.size >= 2048) this.treeCache.delete(this.treeCache.keys().next().value as string);
     this.treeCache.set(idHex, nodes);
     return nodes;
