@@ -5,8 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { Backend } from '../backend/backend.js';
-import { deriveKeys, hmac, open, seal, sha256, type RepoKeys, type ScryptParams } from '../crypto/crypto.js';
-import { compress, decompress } from '../crypto/compress.js';
+import { deriveKeys, hmac, seal, sha256, type RepoKeys, type ScryptParams } from '../crypto/crypto.js';
+import { compress } from '../crypto/compress.js';
 import { DamageError, FlashbackError } from '../errors/errors.js';
 import { BlobIndex, type BlobLocation } from '../index/blob-index.js';
 import { DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, REPO_VERSION, parseConfig, signConfig, verifyConfig, type ChunkerConfig, type Config } from '../model/config.js';
@@ -16,6 +16,7 @@ import type { Node } from '../model/node.js';
 import { INDEX_AAD, decodeIndex, openFile, parsePackHeader, type PackEntry } from '../pack/format.js';
 import { SnapshotStore } from './snapshots.js';
 import { blobAad } from './blob-aad.js';
+import { decodeBlob } from './blob-codec.js';
 
 export interface InitOptions {
   kdf?: ScryptParams;
@@ -219,19 +220,7 @@ export class Repository {
 
   /** open + decompress + verify a sealed blob; throws DamageError naming the pack and blob */
   openBlob(sealed: Uint8Array, loc: BlobLocation, id: Uint8Array, packId: string): Buffer {
-    const idHex = Buffer.from(id).toString('hex');
-    const stored = open(this.keys.encKey, blobAad(loc.type, id), sealed);
-    if (!stored) throw new DamageError(`data/${packId.slice(0, 2)}/${packId}`, `blob ${idHex} fails authentication`, { blob: idHex });
-    let plain: Buffer;
-    try {
-      plain = decompress(stored, loc.compression);
-    } catch (cause) {
-      throw new DamageError(`data/${packId.slice(0, 2)}/${packId}`, `blob ${idHex} cannot be decompressed`, { blob: idHex, cause });
-    }
-    if (plain.length !== loc.rawLength || !this.blobId(plain).equals(Buffer.from(id))) {
-      throw new DamageError(`data/${packId.slice(0, 2)}/${packId}`, `blob ${idHex} does not match its id`, { blob: idHex });
-    }
-    return plain;
+    return decodeBlob(this.keys.encKey, this.keys.idKey, sealed, loc, id, packId);
   }
 
   lookup(idHex: string): { loc: BlobLocation; packId: string } | undefined {

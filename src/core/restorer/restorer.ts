@@ -4,14 +4,16 @@
  * through a symlink or outside the target: every parent is a directory this restore created or checked with
  * lstat, files are opened with O_NOFOLLOW, and names were validated when the trees were decoded.
  */
-import { promises as fsp, constants as C, lstatSync, mkdirSync, rmSync, symlinkSync, unlinkSync, linkSync, openSync, closeSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, rmSync, symlinkSync, unlinkSync, linkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { FlashbackError, errorMessage, isErrno } from '../errors/errors.js';
 import { applyNode, createSpecial } from '../fs/meta.js';
 import type { Node } from '../model/node.js';
 import type { Repository } from '../repository/repository.js';
 import { planRestore, relPath, type PlanEntry, type PlanOptions } from './plan.js';
-import { writeSparse, verifyFile } from './write.js';
+import { verifyFile } from './write.js';
+import { Filler, type FileJob } from './fill.js';
+import { RestorePool } from './restore-pool.js';
 
 export interface RestoreOptions extends PlanOptions {
   target: string;
@@ -33,29 +35,13 @@ export interface RestoreState {
   current: string;
 }
 
-interface FileJob {
-  path: Buffer;
-  node: Node;
-  remaining: number;
-  failed: boolean;
-  /** open while blobs arrive; created (truncated) by the first write */
-  fh?: Promise<fsp.FileHandle>;
-  /** writes to one file are serialised: the first one creates it */
-  chain: Promise<void>;
-}
-
-interface BlobRef {
-  job: FileJob;
-  pos: number;
-  id: string;
-}
-
-const WRITE_CONCURRENCY = 8;
-
 export class Restorer {
   readonly state: RestoreState = { files: 0, bytes: 0, totalFiles: 0, totalBytes: 0, skipped: 0, errors: 0, current: '' };
   private readonly target: Buffer;
   private readonly owner: boolean;
+  /** directories this restore created (latin1 keys): nothing can be in the way inside them */
+  private readonly fresh = new Set<string>();
+  private jobCount = 0;
 
   constructor(
     private readonly repo: Repository,
@@ -76,6 +62,7 @@ export class Restorer {
     const plan = await planRestore(this.repo, this.treeId, this.opts);
     this.state.totalFiles = plan.files;
     this.state.totalBytes = plan.bytes;
+    if (!existsSync(this.target)) this.fresh.add(this.target.toString('latin1'));
     mkdirSync(this.target, { recursive: true });
     if (!lstatSync(this.target).isDirectory()) throw new FlashbackError('ERR_USAGE', `restore target ${this.opts.target} is not a directory`);
     const jobs: FileJob[] = [];
@@ -102,6 +89,7 @@ export class Restorer {
       }
     }
     await this.fill(jobs);
+    this.checkAbort();
     for (const l of links) {
       try {
         removeExisting(l.path);
@@ -130,7 +118,7 @@ export class Restorer {
     this.state.current = e.snapPath;
     switch (n.type) {
       case 'dir':
-        safeMkdir(path);
+        if (safeMkdir(path)) this.fresh.add(path.toString('latin1'));
         return undefined;
       case 'symlink':
         removeExisting(path);
@@ -152,99 +140,43 @@ export class Restorer {
     }
   }
 
+  /** Decides what to do with a file; the restore workers create and write it. */
   private createFile(path: Buffer, n: Node): FileJob | undefined {
-    try {
-      const st = lstatSync(path, { bigint: true });
-      if (st.isFile() && st.size === BigInt(n.size) && st.mtimeNs === n.mtime) {
-        // identical by size and time: an earlier (maybe interrupted) restore finished this file
-        this.state.skipped++;
-        this.state.files++;
-        this.state.bytes += n.size;
-        return undefined;
-      }
-      if (!st.isFile()) removeExisting(path);
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err;
-    }
-    const job: FileJob = { path, node: n, remaining: n.content?.length ?? 0, failed: false, chain: Promise.resolve() };
-    if (job.remaining === 0) {
-      closeSync(openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600));
-      this.applyMeta(path, n);
-      this.state.files++;
-    }
-    return job;
-  }
-
-  /** The file's handle, opened (created, truncated, never through a symlink) on first use. */
-  private handle(job: FileJob): Promise<fsp.FileHandle> {
-    job.fh ??= fsp.open(job.path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
-    return job.fh;
-  }
-
-  /** After the last blob: size (trailing holes of sparse files), close, then metadata (times last). */
-  private async finish(job: FileJob): Promise<void> {
-    try {
-      const fh = await this.handle(job);
+    const parent = path.subarray(0, path.lastIndexOf(0x2f));
+    // inside a directory this restore created, nothing can be in the way: no need to look
+    if (!this.fresh.has(parent.toString('latin1'))) {
       try {
-        await fh.truncate(job.node.size);
-      } finally {
-        await fh.close();
-      }
-      this.applyMeta(job.path, job.node);
-    } catch (err) {
-      this.warn(job.path, errorMessage(err));
-    }
-    this.state.files++;
-  }
-
-  /** Reads every needed pack once, in order of first use, and writes its blobs where they belong. */
-  private async fill(jobs: FileJob[]): Promise<void> {
-    const byPack = new Map<string, BlobRef[]>();
-    for (const job of jobs) {
-      let pos = 0;
-      for (const id of job.node.content ?? []) {
-        const found = this.repo.lookup(id);
-        if (!found) {
-          this.fail(job, `blob ${id} is missing from the repository`);
-          job.remaining--; // the rest of the file is still restored, and the file finished
-          continue;
+        const st = lstatSync(path, { bigint: true });
+        if (st.isFile() && st.size === BigInt(n.size) && st.mtimeNs === n.mtime) {
+          // identical by size and time: an earlier (maybe interrupted) restore finished this file
+          this.state.skipped++;
+          this.state.files++;
+          this.state.bytes += n.size;
+          return undefined;
         }
-        let refs = byPack.get(found.packId);
-        if (!refs) byPack.set(found.packId, (refs = []));
-        refs.push({ job, pos, id });
-        pos += found.loc.rawLength;
-      }
-    }
-    for (const job of jobs) if (job.remaining === 0 && job.node.content?.length) await this.finish(job);
-    for (const [packId, refs] of byPack) {
-      this.checkAbort();
-      let pack: Buffer | undefined;
-      const needed = refs.reduce((s, r) => s + this.repo.lookup(r.id)!.loc.length, 0);
-      try {
-        const size = (await this.repo.backend.stat('data', packId)).size;
-        if (needed * 2 > size) pack = await this.repo.backend.load('data', packId);
+        removeExisting(path); // the workers create the file anew, never through a symlink
       } catch (err) {
-        for (const r of refs) this.fail(r.job, `pack ${packId}: ${errorMessage(err)}`);
-        continue;
+        if (!isErrno(err, 'ENOENT')) throw err;
       }
-      await runLimited(refs, WRITE_CONCURRENCY, (r) => this.writeRef(packId, pack, r));
     }
+    return { index: this.jobCount++, path, node: n, remaining: n.content?.length ?? 0, failed: false, end: 0 };
   }
 
-  private async writeRef(packId: string, pack: Buffer | undefined, r: BlobRef): Promise<void> {
-    const { loc } = this.repo.lookup(r.id)!;
+  private async fill(jobs: FileJob[]): Promise<void> {
+    const pool = new RestorePool(this.repo.keys);
     try {
-      const sealed = pack ? pack.subarray(loc.offset, loc.offset + loc.length) : await this.repo.backend.load('data', packId, { offset: loc.offset, length: loc.length });
-      if (sealed.length !== loc.length) throw new Error(`pack ${packId} is truncated`);
-      const plain = this.repo.openBlob(sealed, loc, Buffer.from(r.id, 'hex'), packId);
-      const job = r.job;
-      job.chain = job.chain.then(async () => writeSparse(await this.handle(job), plain, r.pos, this.opts.sparse !== false));
-      await job.chain;
-      this.state.bytes += plain.length;
-    } catch (err) {
-      this.fail(r.job, errorMessage(err));
+      await new Filler(this.repo, pool, jobs, {
+        sparse: this.opts.sparse !== false,
+        owner: this.owner,
+        aborted: () => !!this.opts.signal?.aborted,
+        fail: (job, message) => this.fail(job, message),
+        warn: (job, message) => this.warn(job.path, message),
+        done: () => this.state.files++,
+        bytes: (n) => (this.state.bytes += n),
+      }).run();
+    } finally {
+      await pool.close();
     }
-    if (--r.job.remaining === 0) await this.finish(r.job);
   }
 
   private fail(job: FileJob, message: string): void {
@@ -262,15 +194,18 @@ export class Restorer {
   }
 }
 
-function safeMkdir(path: Buffer): void {
+/** Creates the directory; returns true when it is new (so nothing can be inside it yet). */
+function safeMkdir(path: Buffer): boolean {
   try {
-    const st = lstatSync(path);
-    if (st.isDirectory()) return;
-    unlinkSync(path); // a file or a symlink where the snapshot has a directory: never follow it
+    mkdirSync(path, { mode: 0o700 });
+    return true;
   } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
+    if (!isErrno(err, 'EEXIST')) throw err;
   }
+  if (lstatSync(path).isDirectory()) return false;
+  unlinkSync(path); // a file or a symlink where the snapshot has a directory: never follow it
   mkdirSync(path, { mode: 0o700 });
+  return true;
 }
 
 function removeExisting(path: Buffer): void {

@@ -1,0 +1,29 @@
+/** Opening a stored blob (design.md §7): authenticate, decompress, check the keyed id. Pure; used by workers too. */
+import { createHmac } from 'node:crypto';
+import { open } from '../crypto/crypto.js';
+import { decompress } from '../crypto/compress.js';
+import { DamageError } from '../errors/errors.js';
+import { blobAad } from './blob-aad.js';
+
+export interface BlobMeta {
+  type: number;
+  compression: number;
+  rawLength: number;
+}
+
+export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string): Buffer {
+  const idHex = Buffer.from(id).toString('hex');
+  const file = `data/${packId.slice(0, 2)}/${packId}`;
+  const stored = open(encKey, blobAad(meta.type, id), sealed);
+  if (!stored) throw new DamageError(file, `blob ${idHex} fails authentication`, { blob: idHex });
+  let plain: Buffer;
+  try {
+    plain = decompress(stored, meta.compression);
+  } catch (cause) {
+    throw new DamageError(file, `blob ${idHex} cannot be decompressed`, { blob: idHex, cause });
+  }
+  if (plain.length !== meta.rawLength || !createHmac('sha256', idKey).update(plain).digest().equals(Buffer.from(id))) {
+    throw new DamageError(file, `blob ${idHex} does not match its id`, { blob: idHex });
+  }
+  return plain;
+}

@@ -1,0 +1,183 @@
+/**
+ * Fills the restored files: every needed pack is read once, in slices of bounded size, and handed to the
+ * restore workers, which verify the blobs and write them in place; a file is finished (size, metadata) by a
+ * worker once its last blob is written. The main thread only reads packs and keeps count.
+ */
+import type { BlobLocation } from '../index/blob-index.js';
+import type { Node } from '../model/node.js';
+import type { Repository } from '../repository/repository.js';
+import { errorMessage } from '../errors/errors.js';
+import type { RestorePool } from './restore-pool.js';
+import type { FinishTarget, RestoreReply } from './restore-worker.js';
+
+export interface FileJob {
+  index: number;
+  path: Buffer;
+  node: Node;
+  remaining: number;
+  failed: boolean;
+  /** end of the last byte written */
+  end: number;
+}
+
+export interface FillEvents {
+  sparse: boolean;
+  owner: boolean;
+  aborted: () => boolean;
+  fail: (job: FileJob, message: string) => void;
+  warn: (job: FileJob, message: string) => void;
+  /** a file is complete (content and metadata) */
+  done: (job: FileJob) => void;
+  bytes: (n: number) => void;
+}
+
+interface Blob {
+  id: string;
+  loc: BlobLocation;
+  targets: { job: FileJob; pos: number }[];
+}
+
+const SLICE_RAW = 16 * 1024 * 1024;
+const SLICE_SEALED = 8 * 1024 * 1024;
+const FINISH_BATCH = 256;
+
+export class Filler {
+  private inflight = new Set<Promise<void>>();
+  private finishQueue: FinishTarget[] = [];
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly pool: RestorePool,
+    private readonly jobs: FileJob[],
+    private readonly ev: FillEvents,
+  ) {}
+
+  async run(): Promise<void> {
+    const byPack = new Map<string, Map<string, Blob>>();
+    for (const job of this.jobs) {
+      let pos = 0;
+      for (const id of job.node.content ?? []) {
+        const found = this.repo.lookup(id);
+        if (!found) {
+          this.ev.fail(job, `blob ${id} is missing from the repository`);
+          job.remaining--; // the rest of the file is still restored, and the file is finished
+          continue;
+        }
+        let blobs = byPack.get(found.packId);
+        if (!blobs) byPack.set(found.packId, (blobs = new Map()));
+        let b = blobs.get(id);
+        if (!b) blobs.set(id, (b = { id, loc: found.loc, targets: [] }));
+        b.targets.push({ job, pos });
+        pos += found.loc.rawLength;
+      }
+      if (job.remaining === 0) this.queueFinish(job, !job.node.content?.length);
+    }
+    for (const [packId, blobs] of byPack) {
+      const ordered = [...blobs.values()].sort((a, b) => a.loc.offset - b.loc.offset);
+      for (const slice of slices(ordered)) {
+        if (this.ev.aborted()) break;
+        while (this.inflight.size >= this.pool.size * 2) await Promise.race(this.inflight);
+        await this.dispatch(packId, slice);
+      }
+    }
+    while (this.inflight.size) await Promise.race(this.inflight);
+    this.flushFinish();
+    while (this.inflight.size) await Promise.race(this.inflight);
+  }
+
+  private track(p: Promise<void>): void {
+    const t: Promise<void> = p.finally(() => this.inflight.delete(t));
+    this.inflight.add(t);
+  }
+
+  private async dispatch(packId: string, slice: Blob[]): Promise<void> {
+    const first = slice[0].loc.offset;
+    const last = slice[slice.length - 1].loc;
+    const length = last.offset + last.length - first;
+    let bytes: Buffer;
+    try {
+      bytes = await this.repo.backend.load('data', packId, { offset: first, length });
+      if (bytes.length !== length) throw new Error(`pack ${packId} is truncated`);
+    } catch (err) {
+      for (const b of slice) for (const t of b.targets) this.blobDone(t.job, undefined, errorMessage(err));
+      return;
+    }
+    const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
+    const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
+    const targets = slice.flatMap((b) => b.targets.map((t) => ({ ...t, raw: b.loc.rawLength })));
+    const request = this.pool.run(
+      {
+        kind: 'write',
+        packId,
+        bytes: new Uint8Array(ab),
+        sparse: this.ev.sparse,
+        blobs: slice.map((b) => ({
+          ...b.loc,
+          offset: b.loc.offset - first,
+          id: Buffer.from(b.id, 'hex'),
+          targets: b.targets.map((t) => ({ job: t.job.index, path: t.job.path, pos: t.pos })),
+        })),
+      },
+      [ab],
+    );
+    this.track(
+      request.then(
+        (results) =>
+          results.forEach((r, i) => {
+            if (r.error === undefined) this.ev.bytes(targets[i].raw);
+            this.blobDone(targets[i].job, r.end, r.error);
+          }),
+        (err) => targets.forEach((t) => this.blobDone(t.job, undefined, errorMessage(err))),
+      ),
+    );
+  }
+
+  private blobDone(job: FileJob, end: number | undefined, error?: string): void {
+    if (error !== undefined) this.ev.fail(job, error);
+    if (end !== undefined) job.end = Math.max(job.end, end);
+    if (--job.remaining === 0) this.queueFinish(job, false);
+  }
+
+  private queueFinish(job: FileJob, create: boolean): void {
+    // O_CREAT without O_TRUNC left the file as long as its last written byte: only trailing holes need a truncate
+    this.finishQueue.push({ job: job.index, path: job.path, node: job.node, create, truncate: create ? job.node.size > 0 : job.end !== job.node.size });
+    if (this.finishQueue.length >= FINISH_BATCH) this.flushFinish();
+  }
+
+  private flushFinish(): void {
+    if (!this.finishQueue.length) return;
+    const files = this.finishQueue;
+    this.finishQueue = [];
+    this.track(
+      this.pool.run({ kind: 'finish', files, owner: this.ev.owner }).then(
+        (results: RestoreReply['results']) => {
+          for (const r of results) {
+            const job = this.jobs[r.job];
+            if (r.error !== undefined) this.ev.fail(job, r.error);
+            for (const w of r.warnings ?? []) this.ev.warn(job, w);
+            this.ev.done(job);
+          }
+        },
+        (err) => files.forEach((f) => this.ev.fail(this.jobs[f.job], errorMessage(err))),
+      ),
+    );
+  }
+}
+
+function slices(blobs: Blob[]): Blob[][] {
+  const out: Blob[][] = [];
+  let cur: Blob[] = [];
+  let raw = 0;
+  for (const b of blobs) {
+    const span = cur.length ? b.loc.offset + b.loc.length - cur[0].loc.offset : 0;
+    if (cur.length && (raw + b.loc.rawLength > SLICE_RAW || span > SLICE_SEALED)) {
+      out.push(cur);
+      cur = [];
+      raw = 0;
+    }
+    cur.push(b);
+    raw += b.loc.rawLength;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}

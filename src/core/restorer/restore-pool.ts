@@ -1,0 +1,56 @@
+/** The restore workers; each request goes to the least busy one. */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { RestoreReply, RestoreRequest } from './restore-worker.js';
+
+type Request = RestoreRequest extends infer R ? (R extends { req: number } ? Omit<R, 'req'> : never) : never;
+
+export class RestorePool {
+  private workers: Worker[] = [];
+  private busy: number[] = [];
+  private waiting = new Map<number, { resolve: (r: RestoreReply['results']) => void; reject: (e: unknown) => void; slot: number }>();
+  private next = 1;
+
+  constructor(keys: { encKey: Uint8Array; idKey: Uint8Array }, threads = Math.max(1, Math.min(availableParallelism(), 4))) {
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, idKey: keys.idKey } });
+      w.on('message', (m: RestoreReply) => {
+        const p = this.waiting.get(m.req);
+        if (!p) return;
+        this.waiting.delete(m.req);
+        this.busy[p.slot]--;
+        p.resolve(m.results);
+      });
+      w.on('error', (err) => {
+        for (const p of this.waiting.values()) p.reject(err);
+        this.waiting.clear();
+      });
+      w.unref();
+      this.workers.push(w);
+      this.busy.push(0);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  get inFlight(): number {
+    return this.waiting.size;
+  }
+
+  run(r: Request, transfer: ArrayBuffer[] = []): Promise<RestoreReply['results']> {
+    let slot = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.busy[i] < this.busy[slot]) slot = i;
+    const req = this.next++;
+    this.busy[slot]++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(req, { resolve, reject, slot });
+      this.workers[slot].postMessage({ ...r, req }, transfer);
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

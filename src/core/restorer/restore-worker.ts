@@ -1,0 +1,133 @@
+/**
+ * Worker thread of restore: opens and verifies the blobs of one pack slice and writes each where it belongs,
+ * with plain synchronous syscalls (no promise per operation); also finishes files (size, metadata).
+ * Paths come from the main thread, built from validated names under the target; files are never opened
+ * through a symlink (O_NOFOLLOW).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { closeSync, constants as C, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { decodeBlob } from '../repository/blob-codec.js';
+import { applyNode } from '../fs/meta.js';
+import type { Node } from '../model/node.js';
+
+export interface WriteTarget {
+  job: number;
+  path: Uint8Array;
+  pos: number;
+}
+
+export interface FinishTarget {
+  job: number;
+  path: Uint8Array;
+  node: Node;
+  /** create the (empty) file first */
+  create: boolean;
+  /** set the size (trailing holes) */
+  truncate: boolean;
+}
+
+export type RestoreRequest =
+  | {
+      req: number;
+      kind: 'write';
+      packId: string;
+      bytes: Uint8Array;
+      blobs: { offset: number; length: number; type: number; compression: number; rawLength: number; id: Uint8Array; targets: WriteTarget[] }[];
+      sparse: boolean;
+    }
+  | { req: number; kind: 'finish'; files: FinishTarget[]; owner: boolean };
+
+export interface RestoreReply {
+  req: number;
+  /** per write target or finished file, in request order */
+  results: { job: number; end?: number; error?: string; warnings?: string[] }[];
+}
+
+const { encKey, idKey } = workerData as { encKey: Uint8Array; idKey: Uint8Array };
+const BLOCK = 64 * 1024;
+const ZERO = Buffer.alloc(BLOCK);
+
+function writeAll(fd: number, data: Buffer, pos: number): void {
+  let off = 0;
+  while (off < data.length) off += writeSync(fd, data, off, data.length - off, pos + off);
+}
+
+/** Writes data at pos, leaving 64 KiB blocks of zeros as holes; returns the end of the last byte written. */
+function writeSparse(fd: number, data: Buffer, pos: number, sparse: boolean): number {
+  if (!sparse) {
+    writeAll(fd, data, pos);
+    return pos + data.length;
+  }
+  let written = pos;
+  let run = -1;
+  for (let i = 0; i < data.length; i += BLOCK) {
+    const end = Math.min(i + BLOCK, data.length);
+    const zero = data.subarray(i, end).equals(end - i === BLOCK ? ZERO : ZERO.subarray(0, end - i));
+    if (!zero && run < 0) run = i;
+    if (zero && run >= 0) {
+      writeAll(fd, data.subarray(run, i), pos + run);
+      written = pos + i;
+      run = -1;
+    }
+  }
+  if (run >= 0) {
+    writeAll(fd, data.subarray(run), pos + run);
+    written = pos + data.length;
+  }
+  return written;
+}
+
+function write(m: Extract<RestoreRequest, { kind: 'write' }>): RestoreReply['results'] {
+  const out: RestoreReply['results'] = [];
+  for (const b of m.blobs) {
+    let plain: Buffer | undefined;
+    let error: string | undefined;
+    try {
+      plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId);
+    } catch (err) {
+      error = (err as Error).message;
+    }
+    for (const t of b.targets) {
+      if (!plain) {
+        out.push({ job: t.job, error });
+        continue;
+      }
+      try {
+        const fd = openSync(Buffer.from(t.path), C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600);
+        try {
+          out.push({ job: t.job, end: writeSparse(fd, plain, t.pos, m.sparse) });
+        } finally {
+          closeSync(fd);
+        }
+      } catch (err) {
+        out.push({ job: t.job, error: (err as Error).message });
+      }
+    }
+  }
+  return out;
+}
+
+function finish(m: Extract<RestoreRequest, { kind: 'finish' }>): RestoreReply['results'] {
+  return m.files.map((f) => {
+    const path = Buffer.from(f.path);
+    const node: Node = { ...f.node, name: Buffer.from(f.node.name), linkTarget: undefined, xattrs: f.node.xattrs?.map((x) => ({ name: Buffer.from(x.name), value: Buffer.from(x.value) })) };
+    try {
+      if (f.create || f.truncate) {
+        const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW | (f.create ? C.O_TRUNC : 0), 0o600);
+        try {
+          if (f.truncate) ftruncateSync(fd, node.size);
+        } finally {
+          closeSync(fd);
+        }
+      }
+      return { job: f.job, warnings: applyNode(path, node, { owner: m.owner, ownerByName: false }) };
+    } catch (err) {
+      return { job: f.job, error: (err as Error).message };
+    }
+  });
+}
+
+parentPort!.on('message', (m: RestoreRequest) => {
+  const results = m.kind === 'write' ? write(m) : finish(m);
+  parentPort!.postMessage({ req: m.req, results } satisfies RestoreReply);
+});
