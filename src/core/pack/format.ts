@@ -178,3 +178,55 @@ export function openFile(encKey: Buffer, aad: Buffer, sealed: Buffer, what: stri
     throw new FlashbackError('ERR_DAMAGED', `${what} cannot be decompressed`, { cause });
   }
 }
+
+/**
+ * Walks an index body without building an object per blob (loading the index of a large repository is on
+ * the path of every command): `onEntry` gets a view of the id and a reused location object.
+ * Returns the superseded index file names.
+ */
+export function scanIndex(
+  buf: Buffer,
+  onPack: (packId: string) => number,
+  onEntry: (id: Buffer, loc: { pack: number; offset: number; length: number; rawLength: number; type: 0 | 1; compression: 0 | 1 }) => void,
+): string[] {
+  if (buf[0] !== FORMAT_VERSION) {
+    throw new FlashbackError('ERR_UNSUPPORTED_VERSION', `index version ${buf[0]} is not supported`, { hint: 'upgrade flashback' });
+  }
+  const loc = { pack: 0, offset: 0, length: 0, rawLength: 0, type: 0 as 0 | 1, compression: 0 as 0 | 1 };
+  const np = buf.readUInt32LE(1);
+  let at = 5;
+  for (let i = 0; i < np; i++) {
+    loc.pack = onPack(buf.toString('hex', at, at + 32));
+    const n = buf.readUInt32LE(at + 32);
+    at += 36;
+    if (at + n * ENTRY_BYTES > buf.length) throw new Error('index body is truncated');
+    for (let j = 0; j < n; j++, at += ENTRY_BYTES) {
+      const type = buf[at];
+      const compression = buf[at + 1];
+      if (type > 1 || compression > 1) throw new Error(`invalid entry at ${at}`);
+      loc.type = type as 0 | 1;
+      loc.compression = compression as 0 | 1;
+      loc.offset = buf.readUInt32LE(at + 34);
+      loc.length = buf.readUInt32LE(at + 38);
+      loc.rawLength = buf.readUInt32LE(at + 42);
+      onEntry(buf.subarray(at + 2, at + 34), loc);
+    }
+  }
+  const ns = buf.readUInt32LE(at);
+  at += 4;
+  const superseded: string[] = [];
+  for (let i = 0; i < ns; i++, at += 32) superseded.push(buf.toString('hex', at, at + 32));
+  if (at !== buf.length) throw new Error('trailing bytes');
+  return superseded;
+}
+
+/** The superseded list of an index body, skipping over the packs without reading them. */
+export function indexSuperseded(buf: Buffer): string[] {
+  const np = buf.readUInt32LE(1);
+  let at = 5;
+  for (let i = 0; i < np; i++) at += 36 + buf.readUInt32LE(at + 32) * ENTRY_BYTES;
+  const ns = buf.readUInt32LE(at);
+  const out: string[] = [];
+  for (let i = 0, p = at + 4; i < ns; i++, p += 32) out.push(buf.toString('hex', p, p + 32));
+  return out;
+}

@@ -13,7 +13,7 @@ import { DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, REPO_VERSION, parseConfig, signConf
 import { DEFAULT_KDF, makeKeySlot, openKeySlot, parseKeySlot, type KeySlot, type Secrets } from '../model/keyslot.js';
 import { decodeTree } from '../model/tree.js';
 import type { Node } from '../model/node.js';
-import { INDEX_AAD, decodeIndex, openFile, parsePackHeader, type PackEntry } from '../pack/format.js';
+import { INDEX_AAD, indexSuperseded, openFile, parsePackHeader, scanIndex, type PackEntry } from '../pack/format.js';
 import { SnapshotStore } from './snapshots.js';
 import { blobAad } from './blob-aad.js';
 import { decodeBlob } from './blob-codec.js';
@@ -164,27 +164,36 @@ export class Repository {
   async loadIndex(onDamage?: (file: string, err: Error) => void): Promise<void> {
     if (this.indexLoaded) return;
     const superseded = new Set<string>();
-    const decoded: { name: string; packs: { packId: string; entries: PackEntry[] }[] }[] = [];
+    const bodies: { name: string; body: Buffer }[] = [];
     for await (const f of this.backend.list('index')) {
       try {
         const bytes = await this.backend.load('index', f.name);
         if (sha256(bytes).toString('hex') !== f.name) throw new Error('content does not match its name (damaged or truncated)');
         const body = openFile(this.keys.encKey, INDEX_AAD, bytes, `index/${f.name}`);
-        const { packs, superseded: sup } = decodeIndex(body);
-        for (const s of sup) superseded.add(s);
-        decoded.push({ name: f.name, packs });
+        for (const s of indexSuperseded(body)) superseded.add(s);
+        bodies.push({ name: f.name, body });
       } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        if (!onDamage) throw new DamageError(`index/${f.name}`, e.message, { cause: err });
-        onDamage(`index/${f.name}`, e);
+        this.indexDamage(f.name, err, onDamage);
       }
     }
-    for (const d of decoded) {
-      if (superseded.has(d.name)) continue;
-      this.indexFiles.add(d.name);
-      for (const p of d.packs) this.addPackToIndex(p.packId, p.entries);
+    const packNumber = (id: string) => this.index.packNumber(id);
+    const add = (id: Buffer, loc: BlobLocation) => void this.index.add(id, loc);
+    for (const { name, body } of bodies) {
+      if (superseded.has(name)) continue;
+      try {
+        scanIndex(body, packNumber, add);
+        this.indexFiles.add(name);
+      } catch (err) {
+        this.indexDamage(name, err, onDamage);
+      }
     }
     this.indexLoaded = true;
+  }
+
+  private indexDamage(name: string, err: unknown, onDamage?: (file: string, err: Error) => void): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (!onDamage) throw new DamageError(`index/${name}`, e.message, { cause: err });
+    onDamage(`index/${name}`, e);
   }
 
   addPackToIndex(packId: string, entries: PackEntry[]): void {
