@@ -37,6 +37,9 @@ const fatal = (msg) => {
   process.stderr.write(`bench: ${msg}\n`);
   process.exit(1);
 };
+const scen = scenarios(o.data, o.quick);
+const known = new Set(Object.values(scen).flatMap((d) => d.steps.map((st) => st.name)));
+for (const st of o.steps ?? []) if (!known.has(st)) fatal(`unknown step "${st}" (known: ${[...known].join(', ')})`);
 const timeMissing = ensureProgram('/usr/bin/time', 'time', o.install);
 if (timeMissing) fatal(`GNU time is needed: ${timeMissing}`);
 if (!fs.existsSync(path.join(repoRoot, 'dist', 'src', 'cli', 'main.js'))) {
@@ -76,7 +79,6 @@ clean();
 sh(`rm -rf ${q(W.logs)} && mkdir -p ${q(W.logs)}`);
 
 const machine = machineInfo(o.work, repoRoot);
-const scen = scenarios(o.data, o.quick);
 const records = [];
 const facts = {};
 const checks = [];
@@ -129,7 +131,9 @@ function runScenario(ds) {
   log(`${ds.id}: preparing the live tree`);
   ds.prepare(W.live);
   facts[ds.id] = { sourceBytes: duBytes(W.live) };
-  const active = tools.filter((t) => ds.steps.slice(0, last + 1).some((s) => applies(t, ds, s)));
+  // a tool runs a step if the step is timed, or (untimed) if one of its later steps is
+  const needs = (t, si) => ds.steps.some((s, sj) => sj >= si && selected[sj] && applies(t, ds, s));
+  const active = tools.filter((t) => needs(t, 0));
   for (const t of active) for (let k = 0; k < o.runs; k++) t.init?.(repoOf(t, k), envOf(t));
 
   ds.steps.slice(0, last + 1).forEach((step, si) => {
@@ -137,7 +141,8 @@ function runScenario(ds) {
       log(`${ds.id}: changing the live tree for ${step.name}`);
       facts[ds.id][step.name] = { ...step.change(W.live), sourceBytes: duBytes(W.live) };
     }
-    const who = active.filter((t) => applies(t, ds, step));
+    // untimed, only backups matter (they build the state later steps start from)
+    const who = active.filter((t) => applies(t, ds, step) && needs(t, si) && (selected[si] || step.kind === 'backup'));
     const isTimed = selected[si];
     if (isTimed && o.quietWait > 0) log(`${ds.id} ${step.name}: machine ${waitQuiet(o.quietWait)}% busy at start`);
     for (let k = 0; k < o.runs; k++) {
@@ -171,7 +176,7 @@ function runScenario(ds) {
     if (si === 0 && isTimed) for (const t of active) probe(t);
     // repositories no later step needs are removed (rsync's copies)
     for (const t of active) {
-      if (!ds.steps.slice(si + 1, last + 1).some((s) => applies(t, ds, s))) {
+      if (!needs(t, si + 1)) {
         for (let k = 0; k < o.runs; k++) sh(`rm -rf ${q(repoOf(t, k))}`);
       }
     }
@@ -192,6 +197,8 @@ const notes = [
     (probes.restic ? ` (restic cat config: ${probes.restic.toFixed(2)} s` +
       (probes.flashback ? `, flashback cat config: ${probes.flashback.toFixed(2)} s)` : ')') : '') + '.',
   NOISE_NOTE,
+  ...(o.quick ? ['Quick mode: trees of ~0.1 GB, where fixed per-command costs (process start, key derivation, opening ' +
+    'the repository) weigh much more than on the full datasets; the targets are meant for the full run.'] : []),
   ...Object.entries(skipped).map(([t, why]) => `${t} not run: ${why}.`),
   ...checks.filter((c) => !c.restoreMatchesSource).map((c) => `${c.ds} ${c.tool}: restored tree DIFFERS from the source.`),
 ];
@@ -201,7 +208,7 @@ const md = [
   `# Flashback benchmark ${stamp}`, '',
   `\`${cmdline}\` — ${o.quick ? 'quick mode' : 'full mode'}, ${o.runs} run(s), ${duration} s in all.`, '',
   `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memGiB} GiB, ${machine.kernel}, work dir on ${machine.workFs}; ` +
-    `Node ${machine.node}; flashback ${machine.flashback ?? machine.versions.flashback} at ${machine.git}${machine.gitDirty ? ' (uncommitted changes)' : ''}; ` +
+    `Node ${machine.node}; ${machine.versions.flashback} at ${machine.git}${machine.gitDirty ? ' with uncommitted changes in src/' : ''}, dist/ built ${machine.distBuilt}; ` +
     `${[machine.versions.restic, machine.versions.borg, machine.versions.rsync].filter(Boolean).join('; ')}.`, '',
   'Tools:', '', ...tools.map((t) => `- ${t.name}: ${t.note}`), '',
   'Steps are page-cache warm (the tree and the repository are read before each timed run; `sync` first). ' +

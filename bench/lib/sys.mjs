@@ -153,7 +153,7 @@ export function machineInfo(work, repoRoot) {
     versions: {
       restic: one('restic version 2>/dev/null | head -n 1'),
       borg: one('borg --version 2>/dev/null'),
-      rsync: one('rsync --version 2>/dev/null | head -n 1'),
+      rsync: one("rsync --version 2>/dev/null | head -n 1 | tr -s ' '"),
       flashback: one(`${q(path.join(repoRoot, 'bin', 'flashback'))} --version 2>/dev/null`),
     },
   };

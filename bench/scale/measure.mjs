@@ -7,16 +7,18 @@
  *       snapshot listing, the orphan-pack scan of data/, share() and dedup lookups;
  *   (b) CLI backups of the small tree: after `touch -m` of 1% of its files (content unchanged: re-read,
  *       every chunk found in the index), and with nothing changed: wall, CPU, peak RSS (GNU time);
- *   (c) the same for the repository holding only the small tree (make-synthetic --blobs 0), if present.
+ *   (c) the same for the repository holding only the small tree (make-synthetic --blobs 0), if present;
+ *   (d) once, `flashback check` (structure only; skipped with --no-check and for --pack-files none, where
+ *       every synthetic pack is missing): wall and peak RSS.
  *
- *   node bench/scale/measure.mjs [--dir /tmp/flashback-scale] [--repos a,b] [--runs 3] [--no-backup]
+ *   node bench/scale/measure.mjs [--dir /tmp/flashback-scale] [--repos a,b] [--runs 3] [--no-backup] [--no-check]
  *
  * Before each touched backup an untimed backup brings the parent up to date, so exactly 1% of the files
  * differ from the parent in every run. Page cache warm. Writes bench/results/scale-<timestamp>.json.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,6 +33,7 @@ const { values: o } = parseArgs({
     repos: { type: 'string' },
     runs: { type: 'string', default: '3' },
     'no-backup': { type: 'boolean', default: false },
+    'no-check': { type: 'boolean', default: false },
   },
 });
 const work = resolve(o.dir);
@@ -123,8 +126,14 @@ const result = {
 for (const m of manifests) {
   console.error(`measuring ${m.name} …`);
   const r = { name: m.name, synthetic: { blobs: m.blobs, packs: m.packs, indexFiles: m.indexFiles, packsPerIndex: m.packsPerIndex, packFiles: m.packFiles }, make: m.steps };
+  r.loadavgBefore = loadavg()[0];
   r.open = measureOpen(m);
   if (!o['no-backup']) r.backup = measureBackups(m);
+  if (!o['no-check'] && m.packFiles !== 'none') {
+    const c = timed(CLI, ['-r', m.repo, '-q', 'check']);
+    r.check = { wall: c.wall, cpu: c.user + c.sys, peakRssMiB: c.peakRssMiB };
+  }
+  r.loadavgAfter = loadavg()[0];
   result.repos.push(r);
 }
 
@@ -132,12 +141,13 @@ const f1 = (x) => (x === undefined ? '' : x.toFixed(1));
 const f2 = (x) => (x === undefined ? '' : x.toFixed(2));
 const rows = [
   ['repository', 'blobs', 'packs', 'index files', 'snapshots', 'open+load s', 'index MiB', 'B/blob index', 'B/blob RSS', 'RSS after load MiB',
-    'peak RSS load MiB', 'snap list ms', 'data/ scan ms', 'lookup ns', 'touch-1% s', 'touch-1% RSS MiB', 'no-change s', 'no-change RSS MiB'],
+    'peak RSS load MiB', 'snap list ms', 'data/ scan ms', 'lookup ns', 'touch-1% s', 'touch-1% RSS MiB', 'no-change s', 'no-change RSS MiB', 'check s', 'check RSS MiB'],
   ...result.repos.map((r) => [
     r.name, r.open.blobs, r.open.packs, r.open.indexFiles, r.open.extras.snapshots, f2((r.open.openMs + r.open.loadIndexMs) / 1000),
     f1(r.open.indexMemoryBytes / 2 ** 20), f1(r.open.bytesPerBlob.memoryBytes), f1(r.open.bytesPerBlob.rssAfterGc), f1(r.open.rssAfterGcMiB),
     f1(r.open.peakRssMiB), f1(r.open.extras.snapshotsListMs), f1(r.open.extras.orphanScanMs), f1(r.open.extras.lookupMissNs),
     f2(r.backup?.touch1pct.wall), f1(r.backup?.touch1pct.peakRssMiB), f2(r.backup?.nochange.wall), f1(r.backup?.nochange.peakRssMiB),
+    f2(r.check?.wall), f1(r.check?.peakRssMiB),
   ]),
 ];
 const table = rows.map((row) => `| ${row.join(' | ')} |`);

@@ -4,13 +4,13 @@
  * decompressed and checked against its id. Damage is reported precisely: pack, blobs, and the snapshots and
  * files they belong to.
  */
-import { sha256 } from '../crypto/crypto.js';
 import { errorMessage } from '../errors/errors.js';
 import type { BlobLocation } from '../index/blob-index.js';
 import type { Node } from '../model/node.js';
 import type { SnapshotRef } from '../model/snapshot.js';
 import { parsePackHeader } from '../pack/format.js';
 import type { Repository } from '../repository/repository.js';
+import { BlobWorkerPool } from '../blobwork/pool.js';
 
 export interface CheckOptions {
   readData?: boolean;
@@ -92,13 +92,24 @@ export class Checker {
       }
       this.state.totalPacks = selected.length;
       this.state.totalBytes = selected.reduce((s, p) => s + (onDevice.get(p) ?? 0), 0);
-      for (const packId of selected) {
-        if (this.opts.signal?.aborted) break;
-        await this.readPack(packId, byPack.get(packId)!);
-        packsRead++;
-        bytesRead += onDevice.get(packId) ?? 0;
-        this.state.packs++;
-        this.state.bytes += onDevice.get(packId) ?? 0;
+      const pool = new BlobWorkerPool(repo.keys);
+      const inflight = new Set<Promise<void>>();
+      try {
+        for (const packId of selected) {
+          if (this.opts.signal?.aborted) break;
+          while (inflight.size >= pool.size) await Promise.race(inflight);
+          const p: Promise<void> = this.readPack(pool, packId, byPack.get(packId)!).then(() => {
+            inflight.delete(p);
+            packsRead++;
+            bytesRead += onDevice.get(packId) ?? 0;
+            this.state.packs++;
+            this.state.bytes += onDevice.get(packId) ?? 0;
+          });
+          inflight.add(p);
+        }
+        await Promise.all(inflight);
+      } finally {
+        await pool.close();
       }
     }
     const snapshots = await repo.snapshots.list((file, err) => this.problem({ kind: 'snapshot', file, message: errorMessage(err) }));
@@ -122,7 +133,11 @@ export class Checker {
     return m;
   }
 
-  private async readPack(packId: string, entries: { id: string; loc: BlobLocation }[]): Promise<void> {
+  /**
+   * Reads one pack whole and has a worker hash it and open every blob, while the main thread reads the next
+   * one: both cores verify. The header is checked here against the index.
+   */
+  private async readPack(pool: BlobWorkerPool, packId: string, entries: { id: string; loc: BlobLocation }[]): Promise<void> {
     const file = `data/${packId.slice(0, 2)}/${packId}`;
     let bytes: Buffer;
     try {
@@ -131,7 +146,6 @@ export class Checker {
       this.problem({ kind: 'pack', file, message: `cannot read: ${errorMessage(err)}`, blobs: entries.map((e) => e.id) });
       return;
     }
-    if (sha256(bytes).toString('hex') !== packId) this.problem({ kind: 'pack', file, message: 'content does not match its name (bit rot or tampering)' });
     try {
       const h = parsePackHeader(this.repo.keys.encKey, bytes, bytes.length, packId);
       if ('entries' in h) {
@@ -142,14 +156,15 @@ export class Checker {
     } catch (err) {
       this.problem({ kind: 'pack', file, message: errorMessage(err) });
     }
-    const bad: string[] = [];
-    for (const e of entries) {
-      try {
-        this.repo.openBlob(bytes.subarray(e.loc.offset, e.loc.offset + e.loc.length), e.loc, Buffer.from(e.id, 'hex'), packId);
-      } catch {
-        bad.push(e.id);
-      }
-    }
+    const inRange = entries.filter((e) => e.loc.offset + e.loc.length <= bytes.length);
+    const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
+    const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
+    const reply = await pool.call(
+      { kind: 'verify', packId, bytes: new Uint8Array(ab), blobs: inRange.map((e) => ({ ...e.loc, id: Buffer.from(e.id, 'hex') })) },
+      [ab],
+    );
+    if (reply.sha256 !== packId) this.problem({ kind: 'pack', file, message: 'content does not match its name (bit rot or tampering)' });
+    const bad = reply.results.filter((r) => r.error !== undefined).map((r) => inRange[r.job].id);
     if (bad.length) this.problem({ kind: 'blob', file, message: `${bad.length} of ${entries.length} blob(s) damaged`, blobs: bad });
   }
 

@@ -7,8 +7,8 @@ import type { BlobLocation } from '../index/blob-index.js';
 import type { Node } from '../model/node.js';
 import type { Repository } from '../repository/repository.js';
 import { errorMessage } from '../errors/errors.js';
-import type { RestorePool } from './restore-pool.js';
-import type { FinishTarget, RestoreReply } from './restore-worker.js';
+import type { BlobWorkerPool } from '../blobwork/pool.js';
+import type { FinishTarget, RestoreReply } from '../blobwork/worker.js';
 
 export interface FileJob {
   index: number;
@@ -47,7 +47,7 @@ export class Filler {
 
   constructor(
     private readonly repo: Repository,
-    private readonly pool: RestorePool,
+    private readonly pool: BlobWorkerPool,
     private readonly jobs: FileJob[],
     private readonly ev: FillEvents,
   ) {}

@@ -13,7 +13,7 @@ import type { Repository } from '../repository/repository.js';
 import { planRestore, relPath, type PlanEntry, type PlanOptions } from './plan.js';
 import { verifyFile } from './write.js';
 import { Filler, type FileJob } from './fill.js';
-import { RestorePool } from './restore-pool.js';
+import { BlobWorkerPool } from '../blobwork/pool.js';
 
 export interface RestoreOptions extends PlanOptions {
   target: string;
@@ -163,7 +163,7 @@ export class Restorer {
   }
 
   private async fill(jobs: FileJob[]): Promise<void> {
-    const pool = new RestorePool(this.repo.keys);
+    const pool = new BlobWorkerPool(this.repo.keys);
     try {
       await new Filler(this.repo, pool, jobs, {
         sparse: this.opts.sparse !== false,

@@ -1,25 +1,25 @@
-/** The restore workers; each request goes to the least busy one. */
+/** Blob workers (restore writes, scrub verification); each request goes to the least busy one. */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { RestoreReply, RestoreRequest } from './restore-worker.js';
+import type { RestoreReply, RestoreRequest } from './worker.js';
 
 type Request = RestoreRequest extends infer R ? (R extends { req: number } ? Omit<R, 'req'> : never) : never;
 
-export class RestorePool {
+export class BlobWorkerPool {
   private workers: Worker[] = [];
   private busy: number[] = [];
-  private waiting = new Map<number, { resolve: (r: RestoreReply['results']) => void; reject: (e: unknown) => void; slot: number }>();
+  private waiting = new Map<number, { resolve: (r: RestoreReply) => void; reject: (e: unknown) => void; slot: number }>();
   private next = 1;
 
   constructor(keys: { encKey: Uint8Array; idKey: Uint8Array }, threads = Math.max(1, Math.min(availableParallelism(), 4))) {
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL('./restore-worker.js', import.meta.url), { workerData: { encKey: keys.encKey, idKey: keys.idKey } });
+      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { encKey: keys.encKey, idKey: keys.idKey } });
       w.on('message', (m: RestoreReply) => {
         const p = this.waiting.get(m.req);
         if (!p) return;
         this.waiting.delete(m.req);
         this.busy[p.slot]--;
-        p.resolve(m.results);
+        p.resolve(m);
       });
       w.on('error', (err) => {
         for (const p of this.waiting.values()) p.reject(err);
@@ -40,6 +40,11 @@ export class RestorePool {
   }
 
   run(r: Request, transfer: ArrayBuffer[] = []): Promise<RestoreReply['results']> {
+    return this.call(r, transfer).then((m) => m.results);
+  }
+
+  /** the whole reply (verify also returns the pack's SHA-256) */
+  call(r: Request, transfer: ArrayBuffer[] = []): Promise<RestoreReply> {
     let slot = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.busy[i] < this.busy[slot]) slot = i;
     const req = this.next++;

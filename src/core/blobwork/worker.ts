@@ -1,10 +1,12 @@
 /**
- * Worker thread of restore: opens and verifies the blobs of one pack slice and writes each where it belongs,
- * with plain synchronous syscalls (no promise per operation); also finishes files (size, metadata).
+ * Blob worker thread, for restore and scrub. It opens and verifies the blobs of one pack slice (AES-GCM tag,
+ * zstd, keyed id); for a restore it writes each where it belongs with plain synchronous syscalls (no promise
+ * per operation) and finishes files (size, metadata); for a scrub it also hashes the whole pack.
  * Paths come from the main thread, built from validated names under the target; files are never opened
  * through a symlink (O_NOFOLLOW).
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { createHash } from 'node:crypto';
 import { closeSync, constants as C, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { decodeBlob } from '../repository/blob-codec.js';
 import { applyNode } from '../fs/meta.js';
@@ -35,10 +37,20 @@ export type RestoreRequest =
       blobs: { offset: number; length: number; type: number; compression: number; rawLength: number; id: Uint8Array; targets: WriteTarget[] }[];
       sparse: boolean;
     }
-  | { req: number; kind: 'finish'; files: FinishTarget[]; owner: boolean };
+  | { req: number; kind: 'finish'; files: FinishTarget[]; owner: boolean }
+  | {
+      /** scrub: the whole pack; reports its SHA-256 and which blobs fail to open */
+      req: number;
+      kind: 'verify';
+      packId: string;
+      bytes: Uint8Array;
+      blobs: { offset: number; length: number; type: number; compression: number; rawLength: number; id: Uint8Array }[];
+    };
 
 export interface RestoreReply {
   req: number;
+  /** verify: SHA-256 of the bytes, hex */
+  sha256?: string;
   /** per write target or finished file, in request order */
   results: { job: number; end?: number; error?: string; warnings?: string[] }[];
 }
@@ -127,7 +139,23 @@ function finish(m: Extract<RestoreRequest, { kind: 'finish' }>): RestoreReply['r
   });
 }
 
+function verify(m: Extract<RestoreRequest, { kind: 'verify' }>): RestoreReply['results'] {
+  return m.blobs.map((b, i) => {
+    try {
+      decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId);
+      return { job: i };
+    } catch (err) {
+      return { job: i, error: (err as Error).message };
+    }
+  });
+}
+
 parentPort!.on('message', (m: RestoreRequest) => {
+  if (m.kind === 'verify') {
+    const sha = createHash('sha256').update(m.bytes).digest('hex');
+    parentPort!.postMessage({ req: m.req, sha256: sha, results: verify(m) } satisfies RestoreReply);
+    return;
+  }
   const results = m.kind === 'write' ? write(m) : finish(m);
   parentPort!.postMessage({ req: m.req, results } satisfies RestoreReply);
 });
