@@ -2,8 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { makeRepo, countPacks as packsIn } from './helpers/repo.js';
-import { spawnCli } from './helpers/cli.js';
+import { makeRepo, backupUntilPacks, countPacks as packsIn } from './helpers/repo.js';
 import { prng } from './helpers/fixtures.js';
 import { compareTrees } from './helpers/tree.js';
 
@@ -21,17 +20,11 @@ test('kill -9 during a backup: the repository checks clean, older snapshots rest
   assert.equal(first.code, 0, first.stderr);
   // enough incompressible data for several packs
   for (let i = 0; i < 12; i++) writeFileSync(join(src, `big-${i}.bin`), prng(`big${i}`, 8 * 1024 * 1024));
-  const child = spawnCli(['backup', src], { env: r.env });
-  let stderr = '';
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-  // wait until at least a few packs reached the device, then pull the plug
-  const countPacks = () => packsIn(r.repo);
-  const before = countPacks();
-  const deadline = Date.now() + 60000;
-  while (countPacks() < before + 3 && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
-  child.kill('SIGKILL');
-  await new Promise((res) => child.on('exit', res));
-  assert.ok(countPacks() >= before + 3, `the backup wrote packs before it was killed (${stderr})`);
+  // wait until a few packs reached the device, then pull the plug
+  const before = packsIn(r.repo);
+  const running = await backupUntilPacks(r, src, 3);
+  await running.stop('SIGKILL');
+  assert.ok(packsIn(r.repo) >= before + 3, `the backup wrote packs before it was killed (${running.stderr()})`);
   const check = await r.run(['check', '--read-data']);
   assert.equal(check.code, 0, check.stderr + check.stdout);
   const snaps = JSON.parse((await r.run(['--json', 'snapshots'])).stdout);
@@ -56,16 +49,10 @@ test('Ctrl-C during a backup exits 130 after indexing what was written; the reru
   const src = join(r.dir, 'src');
   mkdirSync(src);
   for (let i = 0; i < 16; i++) writeFileSync(join(src, `big-${i}.bin`), prng(`int${i}`, 8 * 1024 * 1024));
-  const child = spawnCli(['backup', src], { env: r.env });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const countPacks = () => packsIn(r.repo);
-  const deadline = Date.now() + 60000;
-  while (countPacks() < 2 && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
-  child.kill('SIGINT');
-  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-  assert.equal(code, 130, `exit code ${code} (packs seen: ${countPacks()}): ${stderr}`);
-  assert.match(stderr, /interrupted/);
+  const running = await backupUntilPacks(r, src, 2);
+  const code = await running.stop('SIGINT');
+  assert.equal(code, 130, `exit code ${code} (packs seen: ${packsIn(r.repo)}): ${running.stderr()}`);
+  assert.match(running.stderr(), /interrupted/);
   assert.ok(readdirSync(join(r.repo, 'index')).length >= 1, 'the packs written before Ctrl-C were indexed');
   assert.equal((await r.run(['check'])).code, 0);
   const rerun = await r.run(['--json', 'backup', src]);

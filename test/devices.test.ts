@@ -3,11 +3,10 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { makeRepo, countPacks as packsIn, type TestRepo } from './helpers/repo.js';
+import { makeRepo, backupUntilPacks, type TestRepo } from './helpers/repo.js';
 import { deviceSupport, fuseDaemonPid, makeDevice, type DeviceKind } from './helpers/devices.js';
 import { makeEverythingTree, prng } from './helpers/fixtures.js';
 import { compareTrees } from './helpers/tree.js';
-import { spawnCli } from './helpers/cli.js';
 
 function supported(t: TestContext, kind: DeviceKind): boolean {
   const why = deviceSupport(kind);
@@ -110,18 +109,12 @@ test('a device pulled out mid-backup: clear error; after plugging it in again th
   writeFileSync(join(src, 'first.txt'), 'first\n');
   assert.equal((await r.run(['backup', src])).code, 0);
   for (let i = 0; i < 10; i++) writeFileSync(join(src, `big-${i}.bin`), prng(`yank${i}`, 8 * 1024 * 1024));
-  const child = spawnCli(['backup', src], { env: r.env });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const packs = () => packsIn(r.repo);
-  const deadline = Date.now() + 60000;
-  while (packs() < 3 && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
+  const running = await backupUntilPacks(r, src, 3);
   const pid = fuseDaemonPid(dev.dir);
   assert.ok(pid, 'found the FUSE daemon');
-  process.kill(pid!, 'SIGKILL');
-  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-  assert.equal(code, 1, stderr);
-  assert.match(stderr, /hint: the device was removed or failed/);
+  const code = await running.stop(() => process.kill(pid!, 'SIGKILL'));
+  assert.equal(code, 1, running.stderr());
+  assert.match(running.stderr(), /hint: the device was removed or failed/);
   dev.unmount();
   dev.remount();
   const c = await r.run(['check', '--read-data']);

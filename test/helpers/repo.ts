@@ -2,7 +2,7 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from './cli.js';
+import { runCli, spawnCli } from './cli.js';
 
 export interface TestRepo {
   dir: string;
@@ -43,4 +43,30 @@ export function tempDir(prefix = 'fb-'): string {
 export function countPacks(repo: string): number {
   const data = join(repo, 'data');
   return readdirSync(data).reduce((n, d) => n + readdirSync(join(data, d)).filter((f) => /^[0-9a-f]{64}$/.test(f)).length, 0);
+}
+
+export interface RunningBackup {
+  /** stderr so far */
+  stderr(): string;
+  /** sends the signal (or runs `interrupt`) and resolves with the exit code */
+  stop(interrupt: NodeJS.Signals | (() => void)): Promise<number | null>;
+}
+
+/** Starts `backup src` in a child process and resolves once `packs` new packs reached the repository. */
+export async function backupUntilPacks(r: TestRepo, src: string, packs: number): Promise<RunningBackup> {
+  const before = countPacks(r.repo);
+  const child = spawnCli(['backup', src], { env: r.env });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  const deadline = Date.now() + 60000;
+  while (countPacks(r.repo) < before + packs && Date.now() < deadline && child.exitCode === null) await new Promise((res) => setTimeout(res, 20));
+  return {
+    stderr: () => stderr,
+    stop: async (interrupt) => {
+      if (typeof interrupt === 'function') interrupt();
+      else child.kill(interrupt);
+      return exited;
+    },
+  };
 }
