@@ -34,7 +34,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = (p) => import(join(ROOT, 'dist/src/core', p));
+// FLASHBACK_CODE: a built checkout to measure (default this one; a private copy is immune to rebuilds)
+const CODE = resolve(process.env.FLASHBACK_CODE ?? ROOT);
+const dist = (p) => import(join(CODE, 'dist/src/core', p));
 const { LocalBackend } = await dist('backend/local.js');
 const { Repository } = await dist('repository/repository.js');
 const { encodeIndex, sealFile, INDEX_AAD, ENTRY_BYTES } = await dist('pack/format.js');
@@ -42,7 +44,7 @@ const { sha256, SEAL_OVERHEAD } = await dist('crypto/crypto.js');
 
 const PASSWORD = 'flashback scale benchmark';
 const ENV = { ...process.env, FLASHBACK_PASSWORD: PASSWORD, FLASHBACK_TEST_KDF_N: '1024' };
-const CLI = join(ROOT, 'bin/flashback');
+const CLI = join(CODE, 'bin/flashback');
 
 const { values: o } = parseArgs({
   options: {

@@ -15,16 +15,19 @@
  *
  * Before each touched backup an untimed backup brings the parent up to date, so exactly 1% of the files
  * differ from the parent in every run. Page cache warm. Writes bench/results/scale-<timestamp>.json.
+ * FLASHBACK_CODE=DIR measures the build in DIR (see snapshot-code.sh) instead of this checkout's dist/.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(ROOT, 'bin/flashback');
+// FLASHBACK_CODE: a built checkout to measure (default this one; a private copy is immune to rebuilds)
+const CODE = resolve(process.env.FLASHBACK_CODE ?? ROOT);
+const CLI = join(CODE, 'bin/flashback');
 const ENV = { ...process.env, FLASHBACK_PASSWORD: 'flashback scale benchmark', FLASHBACK_TEST_KDF_N: '1024' };
 
 const { values: o } = parseArgs({
@@ -117,8 +120,9 @@ function measureBackups(m) {
 }
 
 const result = {
-  date: new Date().toISOString(), git: sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
-  srcDirty: sh('git', ['-C', ROOT, 'status', '--porcelain', 'src']).length > 0, node: process.version,
+  date: new Date().toISOString(), code: CODE,
+  git: existsSync(join(CODE, '.flashback-commit')) ? readFileSync(join(CODE, '.flashback-commit'), 'utf8').trim() : sh('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD']),
+  srcDirty: CODE === ROOT && sh('git', ['-C', ROOT, 'status', '--porcelain', 'src']).length > 0, node: process.version,
   cpus: cpus().length, memGiB: totalmem() / 2 ** 30, runs,
   command: `node bench/scale/measure.mjs ${process.argv.slice(2).join(' ')}`.trim(),
   repos: [],

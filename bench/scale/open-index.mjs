@@ -12,7 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const dist = (p) => import(join(ROOT, 'dist/src/core', p));
+// FLASHBACK_CODE: a built checkout to measure (default this one; a private copy is immune to rebuilds)
+const CODE = resolve(process.env.FLASHBACK_CODE ?? ROOT);
+const dist = (p) => import(join(CODE, 'dist/src/core', p));
 const { LocalBackend } = await dist('backend/local.js');
 const { Repository } = await dist('repository/repository.js');
 const { findOrphanPacks } = await dist('repository/blob-writer.js');

@@ -116,6 +116,21 @@ export class LocalBackend implements Backend {
     }
   }
 
+  async *listNames(type: FileType): AsyncIterable<string> {
+    if (type === 'config') return;
+    const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = await fsp.readdir(dir);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) continue;
+        throw ioError(dir, err);
+      }
+      for (const name of names.sort()) if (HEX.test(name)) yield name;
+    }
+  }
+
   async *list(type: FileType): AsyncIterable<FileInfo> {
     if (type === 'config') return;
     const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];

@@ -127,12 +127,13 @@ export async function findOrphanPacks(repo: Repository, onDamage?: (pack: string
   const indexed = new Set<string>();
   for (let i = 0; i < repo.index.packCount; i++) indexed.add(repo.index.packId(i));
   const out: IndexPack[] = [];
-  for await (const f of repo.backend.list('data')) {
-    if (indexed.has(f.name)) continue;
+  // names only: at 125k packs a stat of each took 4 s of every backup's start (docs/scaling.md)
+  for await (const name of repo.backend.listNames('data')) {
+    if (indexed.has(name)) continue;
     try {
-      out.push({ packId: f.name, entries: await repo.readPackHeader(f.name, f.size) });
+      out.push({ packId: name, entries: await repo.readPackHeader(name) });
     } catch (err) {
-      onDamage?.(f.name, err as Error);
+      onDamage?.(name, err as Error);
     }
   }
   return out;
