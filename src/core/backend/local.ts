@@ -132,24 +132,13 @@ export class LocalBackend implements Backend {
   }
 
   async *list(type: FileType): AsyncIterable<FileInfo> {
-    if (type === 'config') return;
-    const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];
-    for (const dir of dirs) {
-      let names: string[];
+    for await (const name of this.listNames(type)) {
+      const p = this.path(type, name);
       try {
-        names = await fsp.readdir(dir);
+        const st = await fsp.stat(p);
+        yield { name, size: st.size };
       } catch (err) {
-        if (isErrno(err, 'ENOENT')) continue;
-        throw ioError(dir, err);
-      }
-      for (const name of names.sort()) {
-        if (!HEX.test(name)) continue;
-        try {
-          const st = await fsp.stat(join(dir, name));
-          yield { name, size: st.size };
-        } catch (err) {
-          if (!isErrno(err, 'ENOENT')) throw ioError(join(dir, name), err);
-        }
+        if (!isErrno(err, 'ENOENT')) throw ioError(p, err); // removed meanwhile: not listed
       }
     }
   }
