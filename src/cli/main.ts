@@ -42,6 +42,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--password-file <file>', 'read the passphrase from a file (or FLASHBACK_PASSWORD_FILE)')
     .option('--password-command <cmd>', 'run a command that prints the passphrase (or FLASHBACK_PASSWORD_COMMAND)')
     .option('--json', 'print machine-readable JSON')
+    .option('--retry-lock <duration>', 'when the repository is locked, keep trying this long (e.g. 10m)')
+    .option('--no-lock', 'do not take a shared lock (read-only media); exclusive commands still lock')
     .option('-q, --quiet', 'print only errors and requested data')
     .addOption(new Option('-v, --verbose', 'print more detail, including causes of errors'))
     .showHelpAfterError('(run with --help for usage)')

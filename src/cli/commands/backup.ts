@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Archiver } from '../../core/archiver/archiver.js';
 import { Excluder, readExcludeFile } from '../../core/source/exclude.js';
-import { openRepository } from '../context.js';
+import { openRepository, withLock } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
 import { createProgress, formatBytes, formatDuration, withProgress } from '../progress.js';
 import { collect, type Ctx } from '../main.js';
@@ -55,7 +55,7 @@ export function registerBackup(program: Command, ctx: Ctx): void {
       });
       const progress = createProgress('backup', { stream: process.stderr, quiet: out.quiet, json: out.json });
       const started = Date.now();
-      const result = await withProgress(progress, () => archiver.state, () => archiver.run());
+      const result = await withLock(ctx.g(), repo, false, out, () => withProgress(progress, () => archiver.state, () => archiver.run()));
       const s = result.summary;
       const seconds = (Date.now() - started) / 1000;
       if (out.json) {

@@ -1,7 +1,7 @@
 /** check [--read-data] [--read-data-subset N%|n/t] */
 import type { Command } from 'commander';
 import { Checker } from '../../core/checker/checker.js';
-import { openRepository } from '../context.js';
+import { openRepository, withLock } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
 import { createProgress, formatBytes, withProgress } from '../progress.js';
 import type { Ctx } from '../main.js';
@@ -28,7 +28,7 @@ export function registerCheck(program: Command, ctx: Ctx): void {
       const progress = createProgress('check', { stream: process.stderr, quiet: out.quiet, json: out.json });
       const s = checker.state;
       const state = () => ({ files: s.packs, bytes: s.bytes, totalFiles: s.totalPacks || undefined, totalBytes: s.totalBytes || undefined });
-      const r = await withProgress(progress, state, () => checker.run());
+      const r = await withLock(ctx.g(), repo, false, out, () => withProgress(progress, state, () => checker.run()));
       if (out.json) {
         out.jsonLine({ message_type: 'summary', num_errors: r.problems.length, problems: r.problems, affected: r.affected, orphan_packs: r.orphanPacks, snapshots: r.snapshots, packs: r.packs, blobs: r.blobs, packs_read: r.packsRead, bytes_read: r.bytesRead });
       } else {

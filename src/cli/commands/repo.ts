@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import { LocalBackend } from '../../core/backend/local.js';
 import { Repository } from '../../core/repository/repository.js';
-import { lockRepository, removeAllLocks } from '../../core/repository/lock.js';
+import { lockRepository, removeLocks } from '../../core/repository/lock.js';
 import { DEFAULT_KDF } from '../../core/model/keyslot.js';
 import type { ScryptParams } from '../../core/crypto/crypto.js';
-import { openRepository, passwordOptions, repoLocation } from '../context.js';
+import { lockOptions, openRepository, passwordOptions, repoLocation } from '../context.js';
 import { readNewPassword, readPassword } from '../password.js';
 import { table, localTime } from '../printer.js';
 import type { Ctx } from '../main.js';
@@ -97,7 +97,7 @@ export function registerRepoCommands(program: Command, ctx: Ctx): void {
       const out = ctx.out();
       const repo = await openRepository(ctx.g(), out);
       const pw = await readNewPassword({ passwordFile: o.newPasswordFile, env: { FLASHBACK_PASSWORD: process.env.FLASHBACK_NEW_PASSWORD } }, 'enter the new passphrase: ');
-      const lock = await lockRepository(repo, true);
+      const lock = await lockRepository(repo, true, lockOptions(ctx.g(), out));
       try {
         const old = repo.keyId;
         const slots = await repo.listKeys();
@@ -117,11 +117,7 @@ export function registerRepoCommands(program: Command, ctx: Ctx): void {
     .action(async (o: { removeAll?: boolean }) => {
       const out = ctx.out();
       const repo = await openRepository(ctx.g(), out);
-      if (o.removeAll) out.info(`removed ${await removeAllLocks(repo)} lock(s)`);
-      else {
-        const l = await lockRepository(repo, false); // clears locks of dead processes on this host
-        await l.release();
-        out.info('stale locks removed');
-      }
+      const n = await removeLocks(repo, !!o.removeAll);
+      out.info(`removed ${n} ${o.removeAll ? '' : 'stale '}lock(s)`);
     });
 }

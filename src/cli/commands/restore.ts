@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { Restorer } from '../../core/restorer/restorer.js';
 import { Excluder } from '../../core/source/exclude.js';
-import { openRepository } from '../context.js';
+import { openRepository, withLock } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
 import { createProgress, formatBytes, formatDuration, withProgress } from '../progress.js';
 import { collect, type Ctx } from '../main.js';
@@ -56,7 +56,7 @@ export function registerRestore(program: Command, ctx: Ctx): void {
     out.info(`restoring snapshot ${sn.id.slice(0, 8)} of ${sn.snapshot.paths.join(', ')} at ${sn.snapshot.time}${path ? ` (path ${path})` : ''} to ${f.target}`);
     const progress = createProgress('restore', { stream: process.stderr, quiet: out.quiet, json: out.json });
     const started = Date.now();
-    const st = await withProgress(progress, () => ({ ...restorer.state }), () => restorer.run());
+    const st = await withLock(ctx.g(), repo, false, out, () => withProgress(progress, () => ({ ...restorer.state }), () => restorer.run()));
     const seconds = (Date.now() - started) / 1000;
     if (out.json) {
       out.jsonLine({ message_type: 'summary', snapshot_id: sn.id, files_restored: st.files - st.skipped, files_skipped: st.skipped, total_files: st.totalFiles, bytes_restored: st.bytes, total_bytes: st.totalBytes, errors: st.errors, seconds });

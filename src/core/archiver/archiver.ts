@@ -12,7 +12,6 @@ import type { Node } from '../model/node.js';
 import type { Snapshot, SnapshotSummary } from '../model/snapshot.js';
 import { encodeTree } from '../model/tree.js';
 import { BlobWriter, findOrphanPacks } from '../repository/blob-writer.js';
-import { lockRepository } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
 import { filterSnapshots } from '../repository/snapshots.js';
 import type { Excluder } from '../source/exclude.js';
@@ -86,78 +85,73 @@ export class Archiver {
         throw new FlashbackError('ERR_USAGE', `cannot back up ${p}: ${errorMessage(err)}`, { hint: 'check the path' });
       }
     }
-    const lock = await lockRepository(this.repo, true);
+    await this.repo.loadIndex();
+    const host = this.opts.host ?? hostname();
+    const parent = await this.findParent(host, paths);
+    this.writer = new BlobWriter(this.repo);
+    await this.writer.adopt(await findOrphanPacks(this.repo));
+    this.pool = new ChunkPool(this.repo, this.repo.index.share(), this.opts.threads);
+    const scanner = this.opts.scan ? this.startScan(paths) : undefined;
+    const onAbort = () => this.pool.abort(interrupted());
+    this.opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let rootTree: string;
     try {
-      await this.repo.loadIndex();
-      const host = this.opts.host ?? hostname();
-      const parent = await this.findParent(host, paths);
-      this.writer = new BlobWriter(this.repo);
-      await this.writer.adopt(await findOrphanPacks(this.repo));
-      this.pool = new ChunkPool(this.repo, this.repo.index.share(), this.opts.threads);
-      const scanner = this.opts.scan ? this.startScan(paths) : undefined;
-      const onAbort = () => this.pool.abort(interrupted());
-      this.opts.signal?.addEventListener('abort', onAbort, { once: true });
-      let rootTree: string;
-      try {
-        const oldRoot = parent ? await this.repo.loadTree(parent.snapshot.tree) : undefined;
-        const trie = buildTrie(paths);
-        if (trie.source) {
-          // backing up "/" itself: the root tree is the root directory's tree
-          const st = lstatSync('/', { bigint: true });
-          const root = await (await this.saveDir(SLASH, SLASH, st, oldRoot ? ({ type: 'dir', subtree: parent!.snapshot.tree } as Node) : undefined, { ancestors: new Set(), dev: st.dev })).done;
-          rootTree = root!.subtree!;
-        } else rootTree = await this.saveVirtual(SLASH, trie, oldRoot);
-        await this.writer.flush();
-      } catch (err) {
-        await this.writer.abort();
-        // keep what reached the device usable by the next run: index the complete packs
-        await this.writer.flush().catch(() => undefined);
-        throw err;
-      } finally {
-        this.opts.signal?.removeEventListener('abort', onAbort);
-        await scanner?.terminate();
-        await this.pool.close();
-      }
-      const end = new Date();
-      const s = this.writer.stats;
-      const summary: SnapshotSummary = {
-        ...this.counts,
-        data_blobs: s.dataBlobs,
-        tree_blobs: s.treeBlobs,
-        data_added: s.rawBytes,
-        data_added_packed: s.packedBytes,
-        total_files_processed: this.state.files,
-        total_bytes_processed: this.state.bytes,
-        errors: this.state.errors,
-        backup_start: start.toISOString(),
-        backup_end: end.toISOString(),
-      };
-      let username = '';
-      try {
-        username = userInfo().username;
-      } catch {
-        /* ignore */
-      }
-      const snapshot: Snapshot = {
-        version: 1,
-        time: start.toISOString(),
-        tree: rootTree,
-        paths,
-        hostname: host,
-        username,
-        uid: process.getuid?.() ?? 0,
-        gid: process.getgid?.() ?? 0,
-        tags: this.opts.tags ?? [],
-        ...(parent ? { parent: parent.id } : {}),
-        excludes: this.opts.excluder?.patterns ?? [],
-        program_version: `flashback ${VERSION}`,
-        summary,
-      };
-      const id = await this.repo.snapshots.save(snapshot);
-      return { id, snapshot, summary, parent: parent?.id };
+      const oldRoot = parent ? await this.repo.loadTree(parent.snapshot.tree) : undefined;
+      const trie = buildTrie(paths);
+      if (trie.source) {
+        // backing up "/" itself: the root tree is the root directory's tree
+        const st = lstatSync('/', { bigint: true });
+        const root = await (await this.saveDir(SLASH, SLASH, st, oldRoot ? ({ type: 'dir', subtree: parent!.snapshot.tree } as Node) : undefined, { ancestors: new Set(), dev: st.dev })).done;
+        rootTree = root!.subtree!;
+      } else rootTree = await this.saveVirtual(SLASH, trie, oldRoot);
+      await this.writer.flush();
+    } catch (err) {
+      await this.writer.abort();
+      // keep what reached the device usable by the next run: index the complete packs
+      await this.writer.flush().catch(() => undefined);
+      throw err;
     } finally {
-      await lock.release().catch(() => undefined);
+      this.opts.signal?.removeEventListener('abort', onAbort);
+      await scanner?.terminate();
+      await this.pool.close();
     }
+    const end = new Date();
+    const s = this.writer.stats;
+    const summary: SnapshotSummary = {
+      ...this.counts,
+      data_blobs: s.dataBlobs,
+      tree_blobs: s.treeBlobs,
+      data_added: s.rawBytes,
+      data_added_packed: s.packedBytes,
+      total_files_processed: this.state.files,
+      total_bytes_processed: this.state.bytes,
+      errors: this.state.errors,
+      backup_start: start.toISOString(),
+      backup_end: end.toISOString(),
+    };
+    let username = '';
+    try {
+      username = userInfo().username;
+    } catch {
+      /* ignore */
+    }
+    const snapshot: Snapshot = {
+      version: 1,
+      time: start.toISOString(),
+      tree: rootTree,
+      paths,
+      hostname: host,
+      username,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      tags: this.opts.tags ?? [],
+      ...(parent ? { parent: parent.id } : {}),
+      excludes: this.opts.excluder?.patterns ?? [],
+      program_version: `flashback ${VERSION}`,
+      summary,
+    };
+    const id = await this.repo.snapshots.save(snapshot);
+    return { id, snapshot, summary, parent: parent?.id };
   }
 
   private startScan(paths: string[]): Worker {
