@@ -9,6 +9,8 @@ import { lockOptions, openRepository, passwordOptions, repoLocation } from '../c
 import { readNewPassword, readPassword } from '../password.js';
 import { table, localTime } from '../printer.js';
 import type { Ctx } from '../main.js';
+import { parseSize } from '../duration.js';
+import { UsageError } from '../exit.js';
 
 /** Tests may lower the KDF cost (never below what the format allows); users never need this. */
 function kdfParams(env: NodeJS.ProcessEnv): ScryptParams {
@@ -23,8 +25,14 @@ export function registerRepoCommands(program: Command, ctx: Ctx): void {
     .option('--copy-secrets-from <repo>', 'join the family of another repository: same chunker and blob ids, so snapshots can be copied and damage healed between them')
     .option('--from-password-file <file>', 'passphrase of the --copy-secrets-from repository (or FLASHBACK_FROM_PASSWORD_FILE)')
     .option('--from-password-command <cmd>', 'command printing the passphrase of the --copy-secrets-from repository')
-    .action(async (o: { copySecretsFrom?: string; fromPasswordFile?: string; fromPasswordCommand?: string }) => {
+    .option('--pack-size <size>', 'target size of pack files (default 16M; smaller packs suit tiny devices, larger ones huge repositories)')
+    .action(async (o: { copySecretsFrom?: string; fromPasswordFile?: string; fromPasswordCommand?: string; packSize?: string }) => {
       const g = ctx.g();
+      let packSize: number | undefined;
+      if (o.packSize) {
+        packSize = parseSize(o.packSize, '--pack-size');
+        if (packSize < 256 * 1024 || packSize > 128 * 2 ** 20) throw new UsageError(`--pack-size ${o.packSize} is out of range`, 'choose between 256K and 128M');
+      }
       const out = ctx.out();
       const backend = new LocalBackend(repoLocation(g));
       let familyOf: Repository | undefined;
@@ -43,7 +51,7 @@ export function registerRepoCommands(program: Command, ctx: Ctx): void {
         familyOf = await Repository.open(other, pw);
       }
       const password = await readNewPassword(passwordOptions(g), `enter passphrase for the new repository ${backend.location}: `);
-      const repo = await Repository.init(backend, password, { familyOf, kdf: kdfParams(process.env) });
+      const repo = await Repository.init(backend, password, { familyOf, kdf: kdfParams(process.env), packSize });
       if (out.json) out.jsonLine({ message_type: 'initialized', id: repo.config.id, family: repo.config.family, repository: backend.location });
       else {
         out.info(`created flashback repository ${repo.config.id.slice(0, 10)} at ${backend.location}`);

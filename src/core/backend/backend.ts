@@ -27,6 +27,8 @@ export interface Backend {
   /** names only: cheaper than list() where sizes are not needed (one stat less per file) */
   listNames(type: FileType): AsyncIterable<string>;
   remove(type: FileType, name: string): Promise<void>;
+  /** removes temporary files left by interrupted saves (only safe while no writer runs: under an exclusive lock) */
+  removeTemporary(type: FileType): Promise<number>;
   /** free bytes on the device, if known */
   freeSpace(): Promise<number | undefined>;
 }

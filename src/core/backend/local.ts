@@ -153,6 +153,29 @@ export class LocalBackend implements Backend {
     }
   }
 
+  async removeTemporary(type: FileType): Promise<number> {
+    if (type === 'config') return 0;
+    const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];
+    let n = 0;
+    for (const dir of dirs) {
+      let names: string[];
+      try {
+        names = await fsp.readdir(dir);
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) continue;
+        throw ioError(dir, err);
+      }
+      for (const name of names) {
+        if (!name.endsWith('.tmp')) continue;
+        await fsp.unlink(join(dir, name)).catch((err) => {
+          if (!isErrno(err, 'ENOENT')) throw ioError(join(dir, name), err);
+        });
+        n++;
+      }
+    }
+    return n;
+  }
+
   async remove(type: FileType, name: string): Promise<void> {
     const p = this.path(type, name);
     try {

@@ -177,6 +177,41 @@ class TableSet {
   get size(): number {
     return this.tables.reduce((n, t) => n + t.count, 0);
   }
+
+  /**
+   * A dense number in [0, size) for the entry of an id, or -1. Stable until the next share() (which regroups
+   * tables), so a pass over a loaded index (prune, check) can keep per-blob marks in a bitmap instead of a Set.
+   */
+  ordinal(id: Uint8Array): number {
+    loadQuery(id);
+    let base = 0;
+    for (const t of this.tables) {
+      const e = t.find();
+      if (e >= 0) return base + e;
+      base += t.count;
+    }
+    return -1;
+  }
+
+  /** The location of the entry with this ordinal (see ordinal()). */
+  locationAt(ordinal: number): BlobLocation {
+    let e = ordinal;
+    for (const t of this.tables) {
+      if (e < t.count) return t.location(e);
+      e -= t.count;
+    }
+    throw new RangeError(`no index entry ${ordinal}`);
+  }
+
+  /** The entry with this ordinal (see ordinal()), with a fresh id Buffer. */
+  entryAt(ordinal: number): { id: Buffer; loc: BlobLocation } {
+    let e = ordinal;
+    for (const t of this.tables) {
+      if (e < t.count) return { id: t.id(e), loc: t.location(e) };
+      e -= t.count;
+    }
+    throw new RangeError(`no index entry ${ordinal}`);
+  }
 }
 
 function checkLocation(l: BlobLocation): void {
@@ -205,6 +240,11 @@ export class BlobIndex extends TableSet {
       this.packNumbers.set(packIdHex, n);
     }
     return n;
+  }
+
+  /** the number of a pack already known to the index, or undefined */
+  findPack(packIdHex: string): number | undefined {
+    return this.packNumbers.get(packIdHex);
   }
 
   packId(n: number): string {

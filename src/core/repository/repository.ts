@@ -43,6 +43,8 @@ export class Repository {
   readonly index = new BlobIndex();
   /** index files loaded into `index` */
   readonly indexFiles = new Set<string>();
+  /** index files that still exist but are superseded by others (left by an interrupted prune) */
+  readonly supersededFiles = new Set<string>();
   readonly snapshots: SnapshotStore;
   private indexLoaded = false;
   private treeCache = new Map<string, Node[]>();
@@ -179,7 +181,10 @@ export class Repository {
     const packNumber = (id: string) => this.index.packNumber(id);
     const add = (id: Buffer, loc: BlobLocation) => void this.index.add(id, loc);
     for (const { name, body } of bodies) {
-      if (superseded.has(name)) continue;
+      if (superseded.has(name)) {
+        this.supersededFiles.add(name);
+        continue;
+      }
       try {
         scanIndex(body, packNumber, add);
         this.indexFiles.add(name);
