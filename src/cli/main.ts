@@ -9,6 +9,7 @@ import { registerBackup } from './commands/backup.js';
 import { registerRestore } from './commands/restore.js';
 import { registerBrowse } from './commands/browse.js';
 import { registerCheck } from './commands/check.js';
+import { registerForget } from './commands/forget.js';
 
 export interface Ctx {
   g: () => GlobalOptions;
@@ -61,6 +62,7 @@ export async function main(argv: string[]): Promise<void> {
   registerRestore(program, ctx);
   registerBrowse(program, ctx);
   registerCheck(program, ctx);
+  registerForget(program, ctx);
   for (const c of program.commands) c.exitOverride();
 
   try {
