@@ -51,7 +51,13 @@ export function groupSnapshots(list: SnapshotRef[], groupBy: readonly GroupField
     if (!g) groups.set(k, (g = { key, list: [] }));
     g.list.push(r);
   }
-  return [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, g]) => g);
+  return [...groups.values()].sort((a, b) => compareLists([a.key.host ?? ''], [b.key.host ?? '']) || compareLists(a.key.paths ?? [], b.key.paths ?? []) || compareLists(a.key.tags ?? [], b.key.tags ?? []));
+}
+
+/** element by element; a list sorts before its extensions (["/x"] before ["/x", "/y"]) */
+function compareLists(a: string[], b: string[]): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i] < b[i] ? -1 : 1;
+  return a.length - b.length;
 }
 
 /** Groups the snapshots and applies the policy to each group. */
