@@ -113,7 +113,8 @@ export function registerForget(program: Command, ctx: Ctx): void {
           const n = await executeForget(repo.snapshots, plan, { signal: ctx.signal, onRemoved: (id) => out.verbose(`removed snapshot ${id}`) });
           out.info(`removed ${plural(n)}`);
         }
-        // f.prune: prune is wired here, under the same exclusive lock (see the branch's report).
+        // --prune (f.prune, parsed, not yet acted on): prune is to run here, after the removals and still under
+        // this exclusive lock; with --dry-run as a dry-run prune (restic does the same).
       } finally {
         await lock?.release();
       }
