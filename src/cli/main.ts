@@ -10,6 +10,7 @@ import { registerRestore } from './commands/restore.js';
 import { registerBrowse } from './commands/browse.js';
 import { registerCheck } from './commands/check.js';
 import { registerPrune } from './commands/prune.js';
+import { registerForget } from './commands/forget.js';
 
 export interface Ctx {
   g: () => GlobalOptions;
@@ -65,6 +66,7 @@ export async function main(argv: string[]): Promise<void> {
   registerBrowse(program, ctx);
   registerCheck(program, ctx);
   registerPrune(program, ctx);
+  registerForget(program, ctx);
   for (const c of program.commands) c.exitOverride();
 
   try {

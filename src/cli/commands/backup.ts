@@ -17,6 +17,7 @@ interface BackupFlags {
   host?: string;
   parent?: string;
   force?: boolean;
+  time?: string;
 }
 
 export function registerBackup(program: Command, ctx: Ctx): void {
@@ -33,10 +34,12 @@ export function registerBackup(program: Command, ctx: Ctx): void {
     .option('--host <name>', 'host name to record (default: this host)')
     .option('--parent <snapshot>', 'snapshot to compare with to skip unchanged files (default: the latest of the same host and paths)')
     .option('--force', 'read every file, ignoring the parent snapshot')
+    .option('--time <time>', 'time to record in the snapshot: ISO 8601, or "YYYY-MM-DD HH:MM:SS" in local time (default: now)')
     .action(async (paths: string[], f: BackupFlags) => {
       const out = ctx.out();
       const patterns = [...f.excludeFile.flatMap((p) => readExcludeFile(p)), ...f.exclude];
       if (f.force && f.parent) throw new UsageError('--force and --parent exclude each other');
+      const time = f.time === undefined ? undefined : parseTime(f.time);
       const repo = await openRepository(ctx.g(), out);
       const archiver = new Archiver(repo, {
         paths,
@@ -47,6 +50,7 @@ export function registerBackup(program: Command, ctx: Ctx): void {
         tags: f.tag.flatMap((t) => t.split(',')).filter(Boolean),
         host: f.host,
         parent: f.force ? null : f.parent,
+        time,
         signal: ctx.signal,
         scan: !out.quiet && !out.json && !!process.stderr.isTTY,
         warn: (w) => {
@@ -73,6 +77,16 @@ export function registerBackup(program: Command, ctx: Ctx): void {
         ctx.setExit(EXIT.partial);
       }
     });
+}
+
+/** ISO 8601 (with Z or an offset for UTC-based times), or "YYYY-MM-DD[ HH:MM[:SS]]" read in local time, as restic */
+export function parseTime(s: string): Date {
+  const local = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?$/.exec(s);
+  const d = local ? new Date(+local[1], +local[2] - 1, +local[3], +(local[4] ?? 0), +(local[5] ?? 0), +(local[6] ?? 0)) : new Date(s);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(s) || Number.isNaN(d.getTime())) {
+    throw new UsageError(`invalid time "${s}"`, 'use ISO 8601 such as 2024-03-31T10:00:00Z, or "2024-03-31 10:00:00" for local time');
+  }
+  return d;
 }
 
 function pad(n: number): string {

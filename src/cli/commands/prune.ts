@@ -37,9 +37,10 @@ export function pruneOptions(f: PruneFlags, signal: AbortSignal): PruneOptions {
 }
 
 /** Plans and (unless dry-run) runs prune on a repository the caller holds an exclusive lock on. */
-export async function runPrune(ctx: Ctx, repo: Repository, lock: Lock, f: PruneFlags): Promise<void> {
+export async function runPrune(ctx: Ctx, repo: Repository, lock: Lock | undefined, f: PruneFlags, ignoreSnapshots?: Set<string>): Promise<void> {
   const out = ctx.out();
   const opts = pruneOptions(f, ctx.signal);
+  opts.ignoreSnapshots = ignoreSnapshots;
   const progress = createProgress('prune', { stream: process.stderr, quiet: out.quiet, json: out.json });
   const st = { files: 0, bytes: 0, totalFiles: undefined as number | undefined };
   opts.onProgress = (_phase, done, total) => {
@@ -49,6 +50,7 @@ export async function runPrune(ctx: Ctx, repo: Repository, lock: Lock, f: PruneF
   const plan = await withProgress(progress, () => st, () => planPrune(repo, opts));
   printPlan(out, plan, !!f.dryRun, repo);
   if (f.dryRun) return;
+  if (!lock) throw new Error('prune needs an exclusive lock');
   const before = await repo.backend.freeSpace();
   const r = await withProgress(createProgress('prune', { stream: process.stderr, quiet: out.quiet, json: out.json }), () => st, () => executePrune(repo, plan, lock, opts));
   const after = await repo.backend.freeSpace();
@@ -101,6 +103,6 @@ export function registerPrune(program: Command, ctx: Ctx): void {
       const out = ctx.out();
       pruneOptions(f, ctx.signal); // usage errors before asking for the passphrase
       const repo = await openRepository(ctx.g(), out);
-      await withLock(ctx.g(), repo, true, out, (lock) => runPrune(ctx, repo, lock!, f));
+      await withLock(ctx.g(), repo, true, out, (lock) => runPrune(ctx, repo, lock, f));
     });
 }

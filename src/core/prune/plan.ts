@@ -13,6 +13,8 @@ export interface PruneOptions {
   maxUnused?: { fraction: number } | { bytes: number };
   /** repack at most this many bytes of packs in one run */
   maxRepackBytes?: number;
+  /** plan as if these snapshots were gone (forget --dry-run --prune) */
+  ignoreSnapshots?: Set<string>;
   signal?: AbortSignal;
   onProgress?: (phase: string, done: number, total: number) => void;
 }
@@ -77,12 +79,14 @@ async function mark(repo: Repository, roots: string[], marked: Uint8Array, signa
 export async function planPrune(repo: Repository, opts: PruneOptions = {}): Promise<PrunePlan> {
   await repo.loadIndex();
   const indexFiles = [...repo.indexFiles];
-  const snaps = await repo.snapshots.list((file, err) => {
+  const all = await repo.snapshots.list((file, err) => {
     throw new FlashbackError('ERR_DAMAGED', `${file} cannot be read (${err.message}); prune would lose track of the data it references`, {
       hint: 'remove it with "flashback forget ID" if it is unwanted, or run "flashback check" first',
       cause: err,
     });
   });
+
+  const snaps = all.filter((s) => !opts.ignoreSnapshots?.has(s.id));
 
   // packs on the device; orphans (in no index) are read and adopted, so that their blobs count
   const onDisk = new Map<string, number>();

@@ -61,26 +61,36 @@ export class SnapshotStore {
    * pass the filter. Damaged snapshot files are skipped for "latest" but reported.
    */
   async resolve(ref: string, filter: SnapshotFilter = {}, onDamage?: (file: string, err: Error) => void): Promise<SnapshotRef> {
-    const all = filterSnapshots(await this.list(onDamage ?? (() => undefined)), filter);
-    const m = /^latest(?:~(\d+))?$/.exec(ref);
-    if (m) {
-      const back = Number(m[1] ?? 0);
-      const r = all[all.length - 1 - back];
-      if (!r) {
-        throw new FlashbackError('ERR_NOT_FOUND', all.length ? `there are only ${all.length} matching snapshots` : 'no snapshot matches', {
-          hint: 'see "flashback snapshots"',
-        });
-      }
-      return r;
-    }
-    if (!/^[0-9a-f]{1,64}$/.test(ref)) {
-      throw new FlashbackError('ERR_USAGE', `invalid snapshot reference "${ref}"`, { hint: 'use an id prefix, "latest", or "latest~1" for the one before' });
-    }
-    const hits = all.filter((r) => r.id.startsWith(ref));
-    if (hits.length === 1) return hits[0];
-    if (hits.length > 1) throw new FlashbackError('ERR_USAGE', `snapshot id prefix "${ref}" is ambiguous (${hits.length} matches)`, { hint: 'give more digits' });
-    throw new FlashbackError('ERR_NOT_FOUND', `no snapshot ${ref}`, { hint: 'see "flashback snapshots"' });
+    return resolveSnapshot(filterSnapshots(await this.list(onDamage ?? (() => undefined)), filter), ref);
   }
+
+  /** Removes one snapshot file (forget). Only the snapshot: the data it references stays until prune. */
+  async remove(id: string): Promise<void> {
+    if (!/^[0-9a-f]{64}$/.test(id)) throw new FlashbackError('ERR_INVALID', `not a snapshot id: ${JSON.stringify(id)}`);
+    await this.backend.remove('snapshots', id);
+  }
+}
+
+/** Resolves a user reference within a list (oldest first, as list() returns it): see SnapshotStore.resolve. */
+export function resolveSnapshot(all: SnapshotRef[], ref: string): SnapshotRef {
+  const m = /^latest(?:~(\d+))?$/.exec(ref);
+  if (m) {
+    const back = Number(m[1] ?? 0);
+    const r = all[all.length - 1 - back];
+    if (!r) {
+      throw new FlashbackError('ERR_NOT_FOUND', all.length ? `there are only ${all.length} matching snapshots` : 'no snapshot matches', {
+        hint: 'see "flashback snapshots"',
+      });
+    }
+    return r;
+  }
+  if (!/^[0-9a-f]{1,64}$/.test(ref)) {
+    throw new FlashbackError('ERR_USAGE', `invalid snapshot reference "${ref}"`, { hint: 'use an id prefix, "latest", or "latest~1" for the one before' });
+  }
+  const hits = all.filter((r) => r.id.startsWith(ref));
+  if (hits.length === 1) return hits[0];
+  if (hits.length > 1) throw new FlashbackError('ERR_USAGE', `snapshot id prefix "${ref}" is ambiguous (${hits.length} matches)`, { hint: 'give more digits' });
+  throw new FlashbackError('ERR_NOT_FOUND', `no snapshot ${ref}`, { hint: 'see "flashback snapshots"' });
 }
 
 export function filterSnapshots(list: SnapshotRef[], f: SnapshotFilter): SnapshotRef[] {
