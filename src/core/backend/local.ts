@@ -1,7 +1,7 @@
 /**
  * Local directory backend: a repository on a mounted device (ext4, Btrfs, exFAT, FAT32, NTFS...).
  * It relies on nothing but create, write, fsync, rename-to-a-new-name, unlink and readdir: no chmod, no
- * symlinks, no hardlinks, no rename over an existing file (design.md §3, §13).
+ * symlinks, no hardlinks, no rename over an existing file (design.md §3, §14).
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
