@@ -197,3 +197,21 @@ test('memory: fewer than 80 bytes per blob at 1M blobs', (t) => {
   t.diagnostic(`add ${(Number(t1 - t0) / n).toFixed(0)} ns/blob, has ${(Number(t2 - t1) / n).toFixed(0)} ns/blob`);
   assert.ok(perBlob < 80, `${perBlob} bytes per blob`);
 });
+
+test('forEachEntry() visits every entry once across tables; entryAt(ref) returns that entry', () => {
+  const index = new BlobIndex();
+  const ids = randomBytes(32 * 5000);
+  fill(index, ids.subarray(0, 32 * 3000));
+  index.share(); // a frozen table plus a delta
+  fill(index, ids.subarray(32 * 3000), 3000);
+  const seen = new Map<string, number>();
+  index.forEachEntry((ref, loc) => {
+    const { id, loc: at } = index.entryAt(ref);
+    assert.deepEqual(at, loc);
+    seen.set(idToHex(id), ref);
+  });
+  assert.equal(seen.size, 5000);
+  for (let i = 0; i < 5000; i += 97) assert.deepEqual(index.entryAt(seen.get(idToHex(idAt(ids, i)))!).loc, locFor(i));
+  assert.throws(() => index.entryAt(5000), RangeError);
+  assert.throws(() => index.entryAt(-1), RangeError);
+});

@@ -1,9 +1,10 @@
-/** check [--read-data] [--read-data-subset N%|n/t] */
+/** check [--read-data] [--read-data-subset N%|n/t] [--max-duration D] [--max-bytes SIZE] */
 import type { Command } from 'commander';
-import { Checker } from '../../core/checker/checker.js';
+import { Checker, type CheckResult, type ScrubSummary } from '../../core/checker/checker.js';
 import { openRepository, withLock } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
 import { createProgress, formatBytes, withProgress } from '../progress.js';
+import type { Printer } from '../printer.js';
 import type { Ctx } from '../main.js';
 
 export function parseSubset(s: string): number {
@@ -14,39 +15,120 @@ export function parseSubset(s: string): number {
   throw new UsageError(`invalid --read-data-subset "${s}"`, 'use a percentage like 10% or a fraction like 1/5');
 }
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "10m", "1h30m", "90s", "1.5h", "250ms" → milliseconds */
+export function parseDuration(s: string): number {
+  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
+  let ms = 0;
+  let m: RegExpExecArray | null;
+  let at = 0;
+  while ((m = re.exec(s)) !== null) {
+    ms += Number(m[1]) * DURATION_UNITS[m[2]];
+    at = re.lastIndex;
+  }
+  if (at === 0 || at !== s.length || !(ms > 0)) throw new UsageError(`invalid --max-duration "${s}"`, 'use a duration like 10m, 1h30m or 90s');
+  return ms;
+}
+
+/** "500M", "2G", "1.5GiB", "4096" → bytes (K, M, G, T are powers of 1024, as flashback prints sizes) */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(s.trim());
+  const n = m ? Math.floor(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase())) : NaN;
+  if (!(n > 0)) throw new UsageError(`invalid --max-bytes "${s}"`, 'use a size like 500M or 2G');
+  return n;
+}
+
+const DAY = 86_400_000;
+
+export function coverageLine(c: ScrubSummary, now: number): string {
+  if (c.totalPacks === 0) return 'scrub coverage: the repository holds no packs';
+  const pct = Math.floor((100 * c.packs) / c.totalPacks);
+  let s = `scrub coverage: ${c.packs} of ${c.totalPacks} packs (${pct} %, ${formatBytes(c.bytes)} of ${formatBytes(c.totalBytes)}) verified`;
+  if (c.oldest !== undefined) {
+    const days = Math.max(0, Math.floor((now - c.oldest) / DAY));
+    s += `; oldest verification ${new Date(c.oldest).toISOString().slice(0, 10)} (${days === 0 ? 'today' : `${days} day${days === 1 ? '' : 's'} ago`})`;
+  }
+  if (c.neverVerified) s += `; ${c.neverVerified} pack${c.neverVerified === 1 ? '' : 's'} never verified`;
+  return s;
+}
+
+function scrubJson(c: ScrubSummary, now: number): Record<string, unknown> {
+  return {
+    packs_verified: c.packs,
+    packs_total: c.totalPacks,
+    bytes_verified: c.bytes,
+    bytes_total: c.totalBytes,
+    oldest_verification: c.oldest === undefined ? null : new Date(c.oldest).toISOString(),
+    oldest_verification_days: c.oldest === undefined ? null : Math.max(0, Math.floor((now - c.oldest) / DAY)),
+    packs_never_verified: c.neverVerified,
+    packs_damaged: c.damaged,
+    record: c.record ?? null,
+    stopped: c.stopped ?? null,
+    consolidated: c.consolidated ?? null,
+    warnings: c.warnings,
+  };
+}
+
+function printText(out: Printer, r: CheckResult, now: number): void {
+  out.info(`checked ${r.snapshots} snapshots, ${r.packs} packs, ${r.blobs} blobs${r.packsRead ? `; read ${r.packsRead} packs (${formatBytes(r.bytesRead)})` : ''}`);
+  if (r.scrub.stopped === 'budget') out.info('scrub budget spent: the next run continues with the packs verified least recently');
+  if (r.interrupted) out.info('interrupted: the packs read so far are recorded as verified');
+  out.info(coverageLine(r.scrub, now));
+  if (r.scrub.damaged) out.info(`${r.scrub.damaged} pack(s) were damaged at their last verification (they are read first by the next check --read-data)`);
+  for (const w of r.scrub.warnings) out.warn(`${w.file}: ${w.message}`);
+  if (r.orphanPacks.length) out.info(`${r.orphanPacks.length} pack(s) are not in the index (left by an interrupted backup; the next backup adopts them)`);
+  for (const p of r.problems) process.stderr.write(`error: ${p.file}: ${p.message}${p.blobs?.length ? `\n  blobs: ${p.blobs.slice(0, 10).join(', ')}${p.blobs.length > 10 ? ` and ${p.blobs.length - 10} more` : ''}` : ''}\n`);
+  const bySnap = new Map<string, Set<string>>();
+  for (const a of r.affected) (bySnap.get(a.snapshot) ?? bySnap.set(a.snapshot, new Set()).get(a.snapshot)!).add(a.path);
+  for (const [s, paths] of bySnap) {
+    process.stderr.write(`snapshot ${s.slice(0, 8)}: ${paths.size} damaged file(s):\n`);
+    for (const p of [...paths].slice(0, 20)) process.stderr.write(`  ${p}\n`);
+    if (paths.size > 20) process.stderr.write(`  ... and ${paths.size - 20} more\n`);
+  }
+  if (r.problems.length === 0 && !r.interrupted) out.info('no errors were found');
+}
+
 export function registerCheck(program: Command, ctx: Ctx): void {
   program
     .command('check')
-    .description('verify the repository structure; with --read-data also read and verify every byte (scrub)')
-    .option('--read-data', 'read all packs and verify every blob')
-    .option('--read-data-subset <subset>', 'read a random part of the packs: N% or n/t')
-    .action(async (f: { readData?: boolean; readDataSubset?: string }) => {
+    .description('verify the repository structure; with --read-data also read and verify every byte (scrub), least recently verified first')
+    .option('--read-data', 'read all packs and verify every blob, least recently verified first')
+    .option('--read-data-subset <subset>', 'read only part of the packs, those verified least recently: N% or n/t')
+    .option('--max-duration <duration>', 'scrub for at most this long (e.g. 10m, 1h30m), then stop; implies --read-data')
+    .option('--max-bytes <size>', 'scrub at most about this many bytes of packs (e.g. 500M, 2G); implies --read-data')
+    .action(async (f: { readData?: boolean; readDataSubset?: string; maxDuration?: string; maxBytes?: string }) => {
       const out = ctx.out();
       const subset = f.readDataSubset ? parseSubset(f.readDataSubset) : undefined;
+      const maxDuration = f.maxDuration !== undefined ? parseDuration(f.maxDuration) : undefined;
+      const maxBytes = f.maxBytes !== undefined ? parseSize(f.maxBytes) : undefined;
+      const readData = !!f.readData || subset !== undefined || maxDuration !== undefined || maxBytes !== undefined;
       const repo = await openRepository(ctx.g(), out);
-      const checker = new Checker(repo, { readData: !!f.readData || subset !== undefined, subset, signal: ctx.signal });
+      const checker = new Checker(repo, { readData, subset, maxDuration, maxBytes, signal: ctx.signal });
       const progress = createProgress('check', { stream: process.stderr, quiet: out.quiet, json: out.json });
       const s = checker.state;
       const state = () => ({ files: s.packs, bytes: s.bytes, totalFiles: s.totalPacks || undefined, totalBytes: s.totalBytes || undefined });
       const r = await withLock(ctx.g(), repo, false, out, () => withProgress(progress, state, () => checker.run()));
+      const now = Date.now();
       if (out.json) {
-        out.jsonLine({ message_type: 'summary', num_errors: r.problems.length, problems: r.problems, affected: r.affected, orphan_packs: r.orphanPacks, snapshots: r.snapshots, packs: r.packs, blobs: r.blobs, packs_read: r.packsRead, bytes_read: r.bytesRead });
-      } else {
-        out.info(`checked ${r.snapshots} snapshots, ${r.packs} packs, ${r.blobs} blobs${r.packsRead ? `; read ${r.packsRead} packs (${formatBytes(r.bytesRead)})` : ''}`);
-        if (r.orphanPacks.length) out.info(`${r.orphanPacks.length} pack(s) are not in the index (left by an interrupted backup; the next backup adopts them)`);
-        for (const p of r.problems) process.stderr.write(`error: ${p.file}: ${p.message}${p.blobs?.length ? `\n  blobs: ${p.blobs.slice(0, 10).join(', ')}${p.blobs.length > 10 ? ` and ${p.blobs.length - 10} more` : ''}` : ''}\n`);
-        const bySnap = new Map<string, Set<string>>();
-        for (const a of r.affected) (bySnap.get(a.snapshot) ?? bySnap.set(a.snapshot, new Set()).get(a.snapshot)!).add(a.path);
-        for (const [s, paths] of bySnap) {
-          process.stderr.write(`snapshot ${s.slice(0, 8)}: ${paths.size} damaged file(s):\n`);
-          for (const p of [...paths].slice(0, 20)) process.stderr.write(`  ${p}\n`);
-          if (paths.size > 20) process.stderr.write(`  ... and ${paths.size - 20} more\n`);
-        }
-        if (r.problems.length === 0) out.info('no errors were found');
-      }
+        out.jsonLine({
+          message_type: 'summary',
+          num_errors: r.problems.length,
+          problems: r.problems,
+          affected: r.affected,
+          orphan_packs: r.orphanPacks,
+          snapshots: r.snapshots,
+          packs: r.packs,
+          blobs: r.blobs,
+          packs_read: r.packsRead,
+          bytes_read: r.bytesRead,
+          interrupted: r.interrupted,
+          scrub: scrubJson(r.scrub, now),
+        });
+      } else printText(out, r, now);
       if (r.problems.length) {
         process.stderr.write(`${r.problems.length} problem(s) found; the repository is damaged\n  hint: restore what you can from another device, or from other snapshots\n`);
         ctx.setExit(EXIT.error);
-      }
+      } else if (r.interrupted) ctx.setExit(EXIT.interrupted);
     });
 }

@@ -5,9 +5,10 @@
  *   the file is durable (fsync'ed). It never replaces an existing file: when a file of the same name and size
  *   exists, save() is a no-op (names are content hashes or random).
  * - load() of a missing file throws FlashbackError('ERR_NOT_FOUND'); a full device throws 'ERR_DEVICE_FULL'.
- * - list() yields only complete files (never temporary ones).
+ * - list() yields only complete files (never temporary ones). A directory that does not exist lists as empty:
+ *   optional directories (`scrub`, absent from repositories made before it) are created by the first save().
  */
-export type FileType = 'config' | 'keys' | 'snapshots' | 'index' | 'data' | 'locks';
+export type FileType = 'config' | 'keys' | 'snapshots' | 'index' | 'data' | 'locks' | 'scrub';
 
 export interface FileInfo {
   name: string;

@@ -1,7 +1,7 @@
 /**
  * Local directory backend: a repository on a mounted device (ext4, Btrfs, exFAT, FAT32, NTFS...).
  * It relies on nothing but create, write, fsync, rename-to-a-new-name, unlink and readdir: no chmod, no
- * symlinks, no hardlinks, no rename over an existing file (design.md §3, §13).
+ * symlinks, no hardlinks, no rename over an existing file (design.md §3, §14).
  */
 import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +30,7 @@ export class LocalBackend implements Backend {
     }
     await wrapIo(this.location, async () => {
       await fsp.mkdir(this.location, { recursive: true });
+      // `scrub/` is optional (design.md §13): created by its first save(), like a lost sub-directory below
       for (const d of ['keys', 'snapshots', 'index', 'locks', 'data']) await fsp.mkdir(join(this.location, d), { recursive: true });
       for (let i = 0; i < 256; i++) await fsp.mkdir(join(this.location, 'data', i.toString(16).padStart(2, '0')), { recursive: true });
     });
@@ -62,7 +63,8 @@ export class LocalBackend implements Backend {
       try {
         fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
       } catch (err) {
-        // a copy of the repository may have lost its empty sub-directories (git, some sync tools)
+        // a copy of the repository may have lost its empty sub-directories (git, some sync tools), and optional
+        // directories (scrub/) do not exist until their first file
         if (!isErrno(err, 'ENOENT')) throw err;
         await fsp.mkdir(join(final, '..'), { recursive: true });
         fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);

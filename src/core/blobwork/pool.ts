@@ -18,13 +18,15 @@ export class BlobWorkerPool {
         const p = this.waiting.get(m.req);
         if (!p) return;
         this.waiting.delete(m.req);
-        this.busy[p.slot]--;
+        if (--this.busy[p.slot] === 0) w.unref();
         p.resolve(m);
       });
       w.on('error', (err) => {
         for (const p of this.waiting.values()) p.reject(err);
         this.waiting.clear();
       });
+      // idle workers do not keep the process alive; a worker with requests in flight does (ref() in call()),
+      // or a library caller with nothing else pending would see the event loop end under its await
       w.unref();
       this.workers.push(w);
       this.busy.push(0);
@@ -48,7 +50,7 @@ export class BlobWorkerPool {
     let slot = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.busy[i] < this.busy[slot]) slot = i;
     const req = this.next++;
-    this.busy[slot]++;
+    if (this.busy[slot]++ === 0) this.workers[slot].ref();
     return new Promise((resolve, reject) => {
       this.waiting.set(req, { resolve, reject, slot });
       this.workers[slot].postMessage({ ...r, req }, transfer);

@@ -1,21 +1,39 @@
 /**
  * check: structure (index ↔ packs, every snapshot's trees and blobs present and consistent) and, with readData,
- * every selected pack read whole: name = SHA-256 of the bytes, header matches the index, and every blob opened,
- * decompressed and checked against its id. Damage is reported precisely: pack, blobs, and the snapshots and
- * files they belong to.
+ * a scrub: selected packs read whole, least recently verified first (design.md §13): name = SHA-256 of the
+ * bytes, header matches the index, and every blob opened, decompressed and checked against its id. What was
+ * verified is remembered in a scrub record, also when the run stops early (budget spent, aborted). Damage is
+ * reported precisely: pack, blobs, and the snapshots and files they belong to.
  */
 import { errorMessage } from '../errors/errors.js';
-import type { BlobLocation } from '../index/blob-index.js';
 import type { Node } from '../model/node.js';
 import type { SnapshotRef } from '../model/snapshot.js';
 import { parsePackHeader } from '../pack/format.js';
 import type { Repository } from '../repository/repository.js';
+import {
+  CONSOLIDATE_ABOVE,
+  consolidateScrubRecords,
+  loadScrubState,
+  mergeVerification,
+  saveScrubRecord,
+  type PackVerification,
+  type ScrubState,
+  type ScrubWarning,
+} from '../repository/scrub-records.js';
 import { BlobWorkerPool } from '../blobwork/pool.js';
+import { PackTable, type PackBlob } from './pack-table.js';
+import { coverage, scrubOrder, type Coverage } from './scrub-plan.js';
 
 export interface CheckOptions {
   readData?: boolean;
-  /** fraction (0..1] of the packs to read; chosen at random */
+  /** fraction (0..1] of the packs to read: the least recently verified ones */
   subset?: number;
+  /** stop starting to read new packs once this many bytes of packs were started (at least one pack is read) */
+  maxBytes?: number;
+  /** stop starting to read new packs after this many milliseconds of reading (at least one pack is read) */
+  maxDuration?: number;
+  /** the clock, in milliseconds since 1970 (Date.now by default): verification times and the duration budget */
+  now?: () => number;
   signal?: AbortSignal;
 }
 
@@ -40,6 +58,17 @@ export interface CheckState {
   snapshots: number;
 }
 
+/** Scrub coverage after this run, and what this run recorded. */
+export interface ScrubSummary extends Coverage {
+  /** the record this run wrote (undefined when it read nothing or could not write) */
+  record?: string;
+  /** why the read stopped before the end of the selection */
+  stopped?: 'budget' | 'interrupted';
+  consolidated?: { record: string; removed: number; dropped: number };
+  /** ignored records, verifications dated in the future, a record that could not be written */
+  warnings: ScrubWarning[];
+}
+
 export interface CheckResult {
   problems: Problem[];
   affected: Affected[];
@@ -49,17 +78,25 @@ export interface CheckResult {
   blobs: number;
   packsRead: number;
   bytesRead: number;
+  scrub: ScrubSummary;
+  /** aborted: the scrub stopped early, and the snapshots were walked only to name damaged files */
+  interrupted: boolean;
 }
+
+const packFile = (packId: string) => `data/${packId.slice(0, 2)}/${packId}`;
 
 export class Checker {
   readonly state: CheckState = { packs: 0, totalPacks: 0, bytes: 0, totalBytes: 0, snapshots: 0 };
   private problems: Problem[] = [];
   private damaged = new Set<string>();
+  private readonly now: () => number;
 
   constructor(
     private readonly repo: Repository,
     private readonly opts: CheckOptions = {},
-  ) {}
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
 
   private problem(p: Problem): void {
     this.problems.push(p);
@@ -69,103 +106,183 @@ export class Checker {
   async run(): Promise<CheckResult> {
     const repo = this.repo;
     await repo.loadIndex((file, err) => this.problem({ kind: 'index', file, message: errorMessage(err) }));
-    const byPack = this.entriesByPack();
+    const table = new PackTable(repo.index);
     const onDevice = new Map<string, number>();
     for await (const f of repo.backend.list('data')) onDevice.set(f.name, f.size);
-    const orphanPacks = [...onDevice.keys()].filter((p) => !byPack.has(p));
-    for (const [packId, entries] of byPack) {
+    const orphanPacks = [...onDevice.keys()].filter((p) => !table.has(p));
+    const present = new Map<string, number>();
+    for (const packId of table.packIds()) {
       const size = onDevice.get(packId);
-      const file = `data/${packId.slice(0, 2)}/${packId}`;
-      if (size === undefined) this.problem({ kind: 'pack', file, message: 'pack is missing', blobs: entries.map((e) => e.id) });
+      const file = packFile(packId);
+      if (size === undefined) this.problem({ kind: 'pack', file, message: 'pack is missing', blobs: table.blobs(packId).map(hex) });
       else {
-        const beyond = entries.filter((e) => e.loc.offset + e.loc.length > size);
-        if (beyond.length) this.problem({ kind: 'pack', file, message: `pack is truncated (${size} bytes)`, blobs: beyond.map((e) => e.id) });
-      }
-    }
-    let packsRead = 0;
-    let bytesRead = 0;
-    if (this.opts.readData) {
-      let selected = [...byPack.keys()].filter((p) => onDevice.has(p));
-      if (this.opts.subset !== undefined && this.opts.subset < 1) {
-        const want = Math.max(1, Math.ceil(selected.length * this.opts.subset));
-        selected = shuffle(selected).slice(0, want);
-      }
-      this.state.totalPacks = selected.length;
-      this.state.totalBytes = selected.reduce((s, p) => s + (onDevice.get(p) ?? 0), 0);
-      const pool = new BlobWorkerPool(repo.keys);
-      const inflight = new Set<Promise<void>>();
-      try {
-        for (const packId of selected) {
-          if (this.opts.signal?.aborted) break;
-          while (inflight.size >= pool.size) await Promise.race(inflight);
-          const p: Promise<void> = this.readPack(pool, packId, byPack.get(packId)!).then(() => {
-            inflight.delete(p);
-            packsRead++;
-            bytesRead += onDevice.get(packId) ?? 0;
-            this.state.packs++;
-            this.state.bytes += onDevice.get(packId) ?? 0;
-          });
-          inflight.add(p);
+        present.set(packId, size);
+        if (table.end(packId) > size) {
+          const beyond = table.blobs(packId).filter((b) => b.loc.offset + b.loc.length > size);
+          this.problem({ kind: 'pack', file, message: `pack is truncated (${size} bytes)`, blobs: beyond.map(hex) });
         }
-        await Promise.all(inflight);
-      } finally {
-        await pool.close();
       }
     }
+    const scrub = await loadScrubState(repo, this.now());
+    const verified = new Map<string, PackVerification>();
+    let read: { packsRead: number; bytesRead: number; stopped?: ScrubSummary['stopped'] } = { packsRead: 0, bytesRead: 0 };
+    let persisted: Pick<ScrubSummary, 'record' | 'consolidated'> = {};
+    if (this.opts.readData) {
+      let selected = scrubOrder(present.keys(), scrub.packs);
+      if (this.opts.subset !== undefined && this.opts.subset < 1) selected = selected.slice(0, Math.max(1, Math.ceil(selected.length * this.opts.subset)));
+      try {
+        read = await this.scrub(selected, table, present, verified);
+      } finally {
+        // also when reading failed half-way: what was verified is remembered
+        persisted = await this.persist(scrub, verified, (p) => table.has(p) || onDevice.has(p));
+      }
+    }
+    const interrupted = read.stopped === 'interrupted';
     const snapshots = await repo.snapshots.list((file, err) => this.problem({ kind: 'snapshot', file, message: errorMessage(err) }));
     const affected: Affected[] = [];
     const trees = new Map<string, boolean>();
-    for (const s of snapshots) {
-      this.state.snapshots++;
-      await this.walkTree(s, s.snapshot.tree, '', trees, affected);
+    // interrupted: walk the snapshots only to name the files that damage found so far belongs to
+    if (!interrupted || this.damaged.size) {
+      for (const s of snapshots) {
+        this.state.snapshots++;
+        await this.walkTree(s, s.snapshot.tree, '', trees, affected);
+      }
     }
-    return { problems: this.problems, affected, orphanPacks, snapshots: snapshots.length, packs: byPack.size, blobs: repo.index.size, packsRead, bytesRead };
+    return {
+      problems: this.problems,
+      affected,
+      orphanPacks,
+      snapshots: snapshots.length,
+      packs: table.packIds().length,
+      blobs: repo.index.size,
+      packsRead: read.packsRead,
+      bytesRead: read.bytesRead,
+      scrub: { ...coverage(present, scrub.packs), ...persisted, stopped: read.stopped, warnings: scrub.warnings },
+      interrupted,
+    };
   }
 
-  private entriesByPack(): Map<string, { id: string; loc: BlobLocation }[]> {
-    const m = new Map<string, { id: string; loc: BlobLocation }[]>();
-    for (const { id, loc } of this.repo.index.entries()) {
-      const p = this.repo.index.packId(loc.pack);
-      let l = m.get(p);
-      if (!l) m.set(p, (l = []));
-      l.push({ id: id.toString('hex'), loc });
+  /**
+   * Reads `selected` in order, a few packs at once, until the end, the budget or an abort; packs already being
+   * read are finished. Each verified pack goes into `verified` with the time its verification finished.
+   */
+  private async scrub(
+    selected: string[],
+    table: PackTable,
+    sizes: Map<string, number>,
+    verified: Map<string, PackVerification>,
+  ): Promise<{ packsRead: number; bytesRead: number; stopped?: 'budget' | 'interrupted' }> {
+    const { maxBytes, maxDuration, signal } = this.opts;
+    const total = selected.reduce((s, p) => s + (sizes.get(p) ?? 0), 0);
+    this.state.totalPacks = selected.length;
+    this.state.totalBytes = maxBytes === undefined ? total : Math.min(total, maxBytes);
+    let packsRead = 0;
+    let bytesRead = 0;
+    let started = 0;
+    let startedBytes = 0;
+    let stopped: 'budget' | 'interrupted' | undefined;
+    const t0 = this.now();
+    const pool = new BlobWorkerPool(this.repo.keys);
+    const inflight = new Set<Promise<void>>();
+    try {
+      for (const packId of selected) {
+        while (inflight.size >= pool.size) await Promise.race(inflight);
+        if (signal?.aborted) {
+          stopped = 'interrupted';
+          break;
+        }
+        if (started > 0 && ((maxBytes !== undefined && startedBytes >= maxBytes) || (maxDuration !== undefined && this.now() - t0 >= maxDuration))) {
+          stopped = 'budget';
+          break;
+        }
+        const size = sizes.get(packId) ?? 0;
+        started++;
+        startedBytes += size;
+        const p: Promise<void> = this.readPack(pool, packId, table.blobs(packId)).then((damage) => {
+          inflight.delete(p);
+          verified.set(packId, damage ? { time: this.now(), verdict: 'damaged', blobs: damage } : { time: this.now(), verdict: 'ok' });
+          packsRead++;
+          bytesRead += size;
+          this.state.packs++;
+          this.state.bytes += size;
+        });
+        inflight.add(p);
+      }
+      await Promise.all(inflight);
+    } finally {
+      await Promise.allSettled(inflight);
+      await pool.close();
     }
-    return m;
+    return { packsRead, bytesRead, stopped };
+  }
+
+  /**
+   * Writes this run's record and merges it into `scrub`; consolidates when there are too many records. A
+   * repository that cannot be written (read-only device) only loses the memory of this run: a warning.
+   */
+  private async persist(
+    scrub: ScrubState,
+    verified: Map<string, PackVerification>,
+    exists: (packId: string) => boolean,
+  ): Promise<Pick<ScrubSummary, 'record' | 'consolidated'>> {
+    if (!verified.size) return {};
+    let record: string;
+    try {
+      record = await saveScrubRecord(this.repo, verified, this.now());
+    } catch (err) {
+      scrub.warnings.push({ file: 'scrub/', message: `cannot write the scrub record (${errorMessage(err)}); what this run verified will be verified again next time` });
+      return {};
+    }
+    for (const [id, v] of verified) mergeVerification(scrub.packs, id, v);
+    if (scrub.records.length + scrub.ignored.length + 1 <= CONSOLIDATE_ABOVE) return { record };
+    try {
+      const consolidated = await consolidateScrubRecords(this.repo, scrub.packs, [...scrub.records, ...scrub.ignored, record], exists, this.now());
+      for (const id of [...scrub.packs.keys()]) if (!exists(id)) scrub.packs.delete(id);
+      return { record, consolidated };
+    } catch (err) {
+      scrub.warnings.push({ file: 'scrub/', message: `cannot consolidate the scrub records (${errorMessage(err)}); they stay as they are` });
+      return { record };
+    }
   }
 
   /**
    * Reads one pack whole and has a worker hash it and open every blob, while the main thread reads the next
-   * one: both cores verify. The header is checked here against the index.
+   * one: both cores verify. The header is checked here against the index. Returns the damaged blob ids when
+   * anything about the pack is damaged (an empty list when the damage names no blob), otherwise undefined.
    */
-  private async readPack(pool: BlobWorkerPool, packId: string, entries: { id: string; loc: BlobLocation }[]): Promise<void> {
-    const file = `data/${packId.slice(0, 2)}/${packId}`;
+  private async readPack(pool: BlobWorkerPool, packId: string, blobs: PackBlob[]): Promise<string[] | undefined> {
+    const file = packFile(packId);
+    const before = this.problems.length;
+    const found = () => {
+      // other packs read at the same time report too: keep this pack's problems
+      const mine = this.problems.slice(before).filter((p) => p.file === file);
+      return mine.length ? [...new Set(mine.flatMap((p) => p.blobs ?? []))] : undefined;
+    };
     let bytes: Buffer;
     try {
       bytes = await this.repo.backend.load('data', packId);
     } catch (err) {
-      this.problem({ kind: 'pack', file, message: `cannot read: ${errorMessage(err)}`, blobs: entries.map((e) => e.id) });
-      return;
+      this.problem({ kind: 'pack', file, message: `cannot read: ${errorMessage(err)}`, blobs: blobs.map(hex) });
+      return found();
     }
     try {
       const h = parsePackHeader(this.repo.keys.encKey, bytes, bytes.length, packId);
       if ('entries' in h) {
-        const inHeader = new Set(h.entries.map((e) => e.id.toString('hex')));
-        const missing = entries.filter((e) => !inHeader.has(e.id));
-        if (missing.length) this.problem({ kind: 'pack', file, message: `header lacks ${missing.length} blob(s) the index lists`, blobs: missing.map((e) => e.id) });
+        const inHeader = new Set(h.entries.map((e) => e.id.toString('latin1')));
+        const missing = blobs.filter((b) => !inHeader.has(b.id.toString('latin1')));
+        if (missing.length) this.problem({ kind: 'pack', file, message: `header lacks ${missing.length} blob(s) the index lists`, blobs: missing.map(hex) });
       }
     } catch (err) {
       this.problem({ kind: 'pack', file, message: errorMessage(err) });
     }
-    const inRange = entries.filter((e) => e.loc.offset + e.loc.length <= bytes.length);
+    const inRange = blobs.filter((b) => b.loc.offset + b.loc.length <= bytes.length);
     const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
     const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
-    const reply = await pool.call(
-      { kind: 'verify', packId, bytes: new Uint8Array(ab), blobs: inRange.map((e) => ({ ...e.loc, id: Buffer.from(e.id, 'hex') })) },
-      [ab],
-    );
+    const reply = await pool.call({ kind: 'verify', packId, bytes: new Uint8Array(ab), blobs: inRange.map((b) => ({ ...b.loc, id: b.id })) }, [ab]);
     if (reply.sha256 !== packId) this.problem({ kind: 'pack', file, message: 'content does not match its name (bit rot or tampering)' });
-    const bad = reply.results.filter((r) => r.error !== undefined).map((r) => inRange[r.job].id);
-    if (bad.length) this.problem({ kind: 'blob', file, message: `${bad.length} of ${entries.length} blob(s) damaged`, blobs: bad });
+    const bad = reply.results.filter((r) => r.error !== undefined).map((r) => hex(inRange[r.job]));
+    if (bad.length) this.problem({ kind: 'blob', file, message: `${bad.length} of ${blobs.length} blob(s) damaged`, blobs: bad });
+    return found();
   }
 
   private async walkTree(s: SnapshotRef, treeId: string, path: string, trees: Map<string, boolean>, affected: Affected[]): Promise<void> {
@@ -197,10 +314,6 @@ export class Checker {
   }
 }
 
-function shuffle<T>(a: T[]): T[] {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
+function hex(b: PackBlob): string {
+  return b.id.toString('hex');
 }

@@ -276,6 +276,39 @@ export class BlobIndex extends TableSet {
     }
   }
 
+  /**
+   * Visits every entry without allocating per entry: `ref` numbers the entries 0..size-1 (oldest first) and
+   * stays valid until the next add() or share(); `loc` is one object reused for every call.
+   */
+  forEachEntry(fn: (ref: number, loc: BlobLocation) => void): void {
+    const loc: BlobLocation = { pack: 0, offset: 0, length: 0, rawLength: 0, type: 0, compression: 0 };
+    let ref = 0;
+    for (const t of this.tables) {
+      for (let e = 0; e < t.count; e++, ref++) {
+        const m = t.meta[e >>> BLOCK_SHIFT];
+        const k = (e & BLOCK_MASK) << 2;
+        const f = t.flags[e >>> BLOCK_SHIFT][e & BLOCK_MASK];
+        loc.pack = m[k];
+        loc.offset = m[k + 1];
+        loc.length = m[k + 2];
+        loc.rawLength = m[k + 3];
+        loc.type = (f & 1) as 0 | 1;
+        loc.compression = ((f >> 1) & 1) as 0 | 1;
+        fn(ref, loc);
+      }
+    }
+  }
+
+  /** The entry numbered `ref` by forEachEntry(): a fresh id Buffer and location. */
+  entryAt(ref: number): { id: Buffer; loc: BlobLocation } {
+    if (!Number.isInteger(ref) || ref < 0) throw new RangeError(`no index entry ${ref}`);
+    for (const t of this.tables) {
+      if (ref < t.count) return { id: t.id(ref), loc: t.location(ref) };
+      ref -= t.count;
+    }
+    throw new RangeError(`no index entry ${ref}`);
+  }
+
   /** Bytes held by the typed arrays (pack ids are a few JS strings and not counted). */
   memoryBytes(): number {
     return this.tables.reduce((n, t) => n + t.bytes(), 0);

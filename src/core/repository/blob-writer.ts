@@ -1,5 +1,5 @@
 /**
- * Writes blobs into packs and packs into the repository in crash-safe order (design.md §13): a pack is saved
+ * Writes blobs into packs and packs into the repository in crash-safe order (design.md §14): a pack is saved
  * (durably) before any index file names it, and index files are written as checkpoints every few packs, so an
  * interrupted backup loses at most the packs since the last checkpoint, which the next run adopts anyway.
  */
