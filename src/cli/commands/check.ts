@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { Checker, type CheckResult, type ScrubSummary } from '../../core/checker/checker.js';
 import { openRepository, withLock } from '../context.js';
 import { EXIT, UsageError } from '../exit.js';
+import { parseDuration, parseSize } from '../duration.js';
 import { createProgress, formatBytes, withProgress } from '../progress.js';
 import type { Printer } from '../printer.js';
 import type { Ctx } from '../main.js';
@@ -15,27 +16,8 @@ export function parseSubset(s: string): number {
   throw new UsageError(`invalid --read-data-subset "${s}"`, 'use a percentage like 10% or a fraction like 1/5');
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "10m", "1h30m", "90s", "1.5h", "250ms" → milliseconds */
-export function parseDuration(s: string): number {
-  const re = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let ms = 0;
-  let m: RegExpExecArray | null;
-  let at = 0;
-  while ((m = re.exec(s)) !== null) {
-    ms += Number(m[1]) * DURATION_UNITS[m[2]];
-    at = re.lastIndex;
-  }
-  if (at === 0 || at !== s.length || !(ms > 0)) throw new UsageError(`invalid --max-duration "${s}"`, 'use a duration like 10m, 1h30m or 90s');
-  return ms;
-}
-
-/** "500M", "2G", "1.5GiB", "4096" → bytes (K, M, G, T are powers of 1024, as flashback prints sizes) */
-export function parseSize(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(s.trim());
-  const n = m ? Math.floor(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase())) : NaN;
-  if (!(n > 0)) throw new UsageError(`invalid --max-bytes "${s}"`, 'use a size like 500M or 2G');
+function positive(n: number, flag: string): number {
+  if (!(n > 0)) throw new UsageError(`${flag} must be more than zero`);
   return n;
 }
 
@@ -100,8 +82,8 @@ export function registerCheck(program: Command, ctx: Ctx): void {
     .action(async (f: { readData?: boolean; readDataSubset?: string; maxDuration?: string; maxBytes?: string }) => {
       const out = ctx.out();
       const subset = f.readDataSubset ? parseSubset(f.readDataSubset) : undefined;
-      const maxDuration = f.maxDuration !== undefined ? parseDuration(f.maxDuration) : undefined;
-      const maxBytes = f.maxBytes !== undefined ? parseSize(f.maxBytes) : undefined;
+      const maxDuration = f.maxDuration !== undefined ? positive(parseDuration(f.maxDuration, '--max-duration'), '--max-duration') : undefined;
+      const maxBytes = f.maxBytes !== undefined ? positive(parseSize(f.maxBytes, '--max-bytes'), '--max-bytes') : undefined;
       const readData = !!f.readData || subset !== undefined || maxDuration !== undefined || maxBytes !== undefined;
       const repo = await openRepository(ctx.g(), out);
       const checker = new Checker(repo, { readData, subset, maxDuration, maxBytes, signal: ctx.signal });

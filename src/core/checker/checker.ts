@@ -21,7 +21,7 @@ import {
   type ScrubWarning,
 } from '../repository/scrub-records.js';
 import { BlobWorkerPool } from '../blobwork/pool.js';
-import { PackTable, type PackBlob } from './pack-table.js';
+import { PackTable, type PackBlob } from '../index/pack-table.js';
 import { coverage, scrubOrder, type Coverage } from './scrub-plan.js';
 
 export interface CheckOptions {

@@ -195,6 +195,7 @@ class TableSet {
 
   /** The location of the entry with this ordinal (see ordinal()). */
   locationAt(ordinal: number): BlobLocation {
+    if (!Number.isInteger(ordinal) || ordinal < 0) throw new RangeError(`no index entry ${ordinal}`);
     let e = ordinal;
     for (const t of this.tables) {
       if (e < t.count) return t.location(e);
@@ -205,6 +206,7 @@ class TableSet {
 
   /** The entry with this ordinal (see ordinal()), with a fresh id Buffer. */
   entryAt(ordinal: number): { id: Buffer; loc: BlobLocation } {
+    if (!Number.isInteger(ordinal) || ordinal < 0) throw new RangeError(`no index entry ${ordinal}`);
     let e = ordinal;
     for (const t of this.tables) {
       if (e < t.count) return { id: t.id(e), loc: t.location(e) };
@@ -277,8 +279,8 @@ export class BlobIndex extends TableSet {
   }
 
   /**
-   * Visits every entry without allocating per entry: `ref` numbers the entries 0..size-1 (oldest first) and
-   * stays valid until the next add() or share(); `loc` is one object reused for every call.
+   * Visits every entry without allocating per entry: `ref` is the entry's ordinal() (0..size-1, oldest first),
+   * valid until the next add() or share(); `loc` is one object reused for every call.
    */
   forEachEntry(fn: (ref: number, loc: BlobLocation) => void): void {
     const loc: BlobLocation = { pack: 0, offset: 0, length: 0, rawLength: 0, type: 0, compression: 0 };
@@ -297,16 +299,6 @@ export class BlobIndex extends TableSet {
         fn(ref, loc);
       }
     }
-  }
-
-  /** The entry numbered `ref` by forEachEntry(): a fresh id Buffer and location. */
-  entryAt(ref: number): { id: Buffer; loc: BlobLocation } {
-    if (!Number.isInteger(ref) || ref < 0) throw new RangeError(`no index entry ${ref}`);
-    for (const t of this.tables) {
-      if (ref < t.count) return { id: t.id(ref), loc: t.location(ref) };
-      ref -= t.count;
-    }
-    throw new RangeError(`no index entry ${ref}`);
   }
 
   /** Bytes held by the typed arrays (pack ids are a few JS strings and not counted). */

@@ -48,21 +48,14 @@ export async function executePrune(repo: Repository, plan: PrunePlan, lock: Lock
   const progress = opts.onProgress ?? (() => undefined);
   let current = [...plan.indexFiles, ...repo.supersededFiles];
   const newPacks: IndexPack[] = [];
-  const entriesOf = (p: number): PackEntry[] => {
-    const out: PackEntry[] = [];
-    for (let i = plan.start[p]; i < plan.start[p + 1]; i++) {
-      const { id, loc } = repo.index.entryAt(plan.byPack[i]);
-      out.push({ id, type: loc.type, compression: loc.compression, offset: loc.offset, length: loc.length, rawLength: loc.rawLength });
-    }
-    return out;
-  };
+  const entriesOf = (p: number): PackEntry[] => plan.table.blobs(repo.index.packId(p)).map(({ id, loc }) => ({ id, ...loc }));
   const liveEntries = () => {
     let packs = newPacks.length;
     let entries = newPacks.reduce((n, p) => n + p.entries.length, 0);
     for (let p = 0; p < np; p++) {
       if (action[p] === 'keep' || action[p] === 'repack') {
         packs++;
-        entries += plan.start[p + 1] - plan.start[p];
+        entries += plan.table.count(p);
       }
     }
     return { packs, entries };
@@ -137,7 +130,9 @@ export async function executePrune(repo: Repository, plan: PrunePlan, lock: Lock
     let n = copies.get(p);
     if (n === undefined) {
       n = packOverhead(0);
-      for (let i = plan.start[p]; i < plan.start[p + 1]; i++) if (plan.marked[plan.byPack[i]]) n += repo.index.locationAt(plan.byPack[i]).length;
+      plan.table.forEachRef(p, (ref) => {
+        if (plan.marked[ref]) n! += repo.index.locationAt(ref).length;
+      });
       copies.set(p, n);
     }
     return n;
@@ -210,11 +205,11 @@ export async function executePrune(repo: Repository, plan: PrunePlan, lock: Lock
 async function readUsedBlobs(repo: Repository, plan: PrunePlan, p: number): Promise<{ entry: PackEntry; sealed: Buffer }[]> {
   const packId = repo.index.packId(p);
   const used: PackEntry[] = [];
-  for (let i = plan.start[p]; i < plan.start[p + 1]; i++) {
-    if (!plan.marked[plan.byPack[i]]) continue;
-    const { id, loc } = repo.index.entryAt(plan.byPack[i]);
+  plan.table.forEachRef(p, (ref) => {
+    if (!plan.marked[ref]) return;
+    const { id, loc } = repo.index.entryAt(ref);
     used.push({ id, type: loc.type, compression: loc.compression, offset: loc.offset, length: loc.length, rawLength: loc.rawLength });
-  }
+  });
   used.sort((a, b) => a.offset - b.offset);
   const out: { entry: PackEntry; sealed: Buffer }[] = [];
   for (let i = 0; i < used.length; ) {

@@ -7,6 +7,7 @@ import { FlashbackError } from '../errors/errors.js';
 import type { Repository } from '../repository/repository.js';
 import { ENTRY_BYTES } from '../pack/format.js';
 import { SEAL_OVERHEAD } from '../crypto/crypto.js';
+import { PackTable } from '../index/pack-table.js';
 
 export interface PruneOptions {
   /** tolerated unused bytes after prune: a fraction of the repository (0.05 = 5 %), or an absolute byte count */
@@ -38,9 +39,8 @@ export interface PrunePlan {
   size: Float64Array;
   /** marks by index ordinal: 1 when a snapshot references the blob */
   marked: Uint8Array;
-  /** ordinals grouped by pack number (CSR): entries of pack p are byPack[start[p] .. start[p + 1]) */
-  start: Uint32Array;
-  byPack: Uint32Array;
+  /** index entries grouped by pack number */
+  table: PackTable;
   /** pack numbers of orphans (packs no index file lists; adopted into the in-memory index by the plan) */
   orphans: Set<number>;
   /** packs that exist but whose header cannot be read and that no index lists: deleted */
@@ -112,29 +112,20 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
     });
   }
 
-  // group ordinals by pack (CSR), and size the used part of every pack
+  // size the used part of every pack
   const np = repo.index.packCount;
-  const count = new Uint32Array(np + 1);
   const used = new Float64Array(np);
   const usedCount = new Uint32Array(np);
   let usedBytes = 0;
   let usedBlobs = 0;
-  for (let o = 0; o < marked.length; o++) {
-    const loc = repo.index.locationAt(o);
-    count[loc.pack + 1]++;
+  repo.index.forEachEntry((o, loc) => {
     if (marked[o]) {
       used[loc.pack] += loc.length;
       usedCount[loc.pack]++;
       usedBytes += loc.length;
       usedBlobs++;
     }
-  }
-  const start = new Uint32Array(np + 1);
-  for (let p = 0; p < np; p++) start[p + 1] = start[p] + count[p + 1];
-  const fill = start.slice(0, np);
-  const byPack = new Uint32Array(marked.length);
-  for (let o = 0; o < marked.length; o++) byPack[fill[repo.index.locationAt(o).pack]++] = o;
-
+  });
   const size = new Float64Array(np);
   const action: PackAction[] = new Array(np);
   const unused = new Float64Array(np);
@@ -201,8 +192,7 @@ export async function planPrune(repo: Repository, opts: PruneOptions = {}): Prom
     action,
     size,
     marked,
-    start,
-    byPack,
+    table: new PackTable(repo.index),
     orphans: orphanSet,
     unreadableOrphans,
     indexFiles,

@@ -3,7 +3,7 @@
  * furthest blob, and the index entries of all packs as one u32 array grouped by pack (4 bytes per blob next
  * to the index's ~60). A pack's blobs become objects only while that pack is checked.
  */
-import type { BlobIndex, BlobLocation } from '../index/blob-index.js';
+import type { BlobIndex, BlobLocation } from './blob-index.js';
 
 export interface PackBlob {
   id: Buffer;
@@ -51,6 +51,16 @@ export class PackTable {
   end(packId: string): number {
     const p = this.numbers.get(packId);
     return p === undefined ? 0 : this.ends[p];
+  }
+
+  /** calls fn with the ordinal of every index entry in pack number p */
+  forEachRef(p: number, fn: (ref: number) => void): void {
+    for (let i = this.start[p]; i < this.start[p + 1]; i++) fn(this.refs[i]);
+  }
+
+  /** how many index entries pack number p holds */
+  count(p: number): number {
+    return this.start[p + 1] - this.start[p];
   }
 
   /** the index entries of one pack, as fresh objects */
