@@ -1,0 +1,138 @@
+/**
+ * prune on a nearly full device (a fixed-size tmpfs), and prune beside concurrent backups.
+ */
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { makeRepo, type TestRepo } from './helpers/repo.js';
+import { deviceSupport, makeDevice } from './helpers/devices.js';
+import { prng } from './helpers/fixtures.js';
+import { compareTrees } from './helpers/tree.js';
+import { listing } from './helpers/generations.js';
+
+function supported(t: TestContext): boolean {
+  const why = deviceSupport('tmpfs');
+  if (!why) return true;
+  if (process.env.CI) assert.fail(`cannot test tmpfs in CI: ${why}`);
+  t.skip(why);
+  return false;
+}
+
+const free = (dir: string) => {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+};
+
+/** fills the device until `left` bytes are free */
+function fillUntil(dir: string, left: number): string {
+  const filler = join(dir, 'filler.bin');
+  writeFileSync(filler, Buffer.alloc(Math.max(0, free(dir) - left)));
+  return filler;
+}
+
+/**
+ * 300 small files in 256 KiB packs; the second snapshot keeps every other file, so once the first is
+ * forgotten every pack is half used and prune must repack (copy) about half of the data.
+ */
+async function halfUsed(t: TestContext, dir: string): Promise<{ r: TestRepo; src: string; kept: string; id: string }> {
+  const r = await makeRepo(false);
+  t.after(() => r.cleanup());
+  r.env.FLASHBACK_REPOSITORY = r.repo = join(dir, 'flashback');
+  assert.equal((await r.run(['init', '--pack-size', '256K'])).code, 0);
+  const src = join(r.dir, 'src');
+  mkdirSync(src);
+  for (let i = 0; i < 300; i++) writeFileSync(join(src, `f${String(i).padStart(3, '0')}`), prng(`half-${i}`, 30_000));
+  const first = JSON.parse((await r.run(['--json', 'backup', src])).stdout.trim().split('\n').pop()!).snapshot_id as string;
+  for (let i = 0; i < 300; i += 2) rmSync(join(src, `f${String(i).padStart(3, '0')}`));
+  const b = await r.run(['--json', 'backup', src]);
+  assert.equal(b.code, 0, b.stderr);
+  const kept = join(r.dir, 'kept');
+  execFileSync('cp', ['-a', src, kept]);
+  assert.equal((await r.run(['forget', first])).code, 0);
+  return { r, src, kept, id: JSON.parse(b.stdout.trim().split('\n').pop()!).snapshot_id };
+}
+
+async function assertIntact(r: TestRepo, id: string, src: string, kept: string): Promise<void> {
+  const c = await r.run(['check', '--read-data']);
+  assert.equal(c.code, 0, c.stdout + c.stderr);
+  const out = join(r.dir, `out-${Date.now()}`);
+  const res = await r.run(['restore', `${id}:${src}`, '--target', out]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.deepEqual(compareTrees(kept, out, { times: true }), []);
+  rmSync(out, { recursive: true, force: true });
+}
+
+test('prune on a nearly full device repacks in batches that fit the free space', async (t) => {
+  if (!supported(t)) return;
+  const dev = makeDevice('tmpfs', 32);
+  t.after(() => dev.cleanup());
+  const { r, src, kept, id } = await halfUsed(t, dev.dir);
+  const plan = JSON.parse((await r.run(['--json', 'prune', '--dry-run', '--max-unused', '0%'])).stdout.trim());
+  assert.ok(plan.bytes.copy > 3e6, `prune has to copy ${plan.bytes.copy} bytes`);
+  // less room than the copy needs, but enough for the index and one batch
+  fillUntil(dev.dir, 1.6 * 2 ** 20);
+  assert.ok(free(dev.dir) < plan.bytes.copy, 'the device cannot hold a full copy');
+  const before = free(dev.dir);
+  const p = await r.run(['--json', 'prune', '--max-unused', '0%']);
+  assert.equal(p.code, 0, p.stderr);
+  const summary = JSON.parse(p.stdout.trim().split('\n').pop()!);
+  assert.ok(summary.index_files_written > 1, 'several commits: one per batch');
+  assert.equal(summary.repacked_packs, plan.packs.repack, 'every partly used pack was repacked in the end');
+  assert.ok(free(dev.dir) - before > 0.8 * plan.bytes.freed, 'the space came back');
+  assert.equal(readdirSync(join(r.repo, 'index')).length, 1);
+  await assertIntact(r, id, src, kept);
+});
+
+test('prune on a full device: says how much room it needs and stops cleanly, losing nothing', async (t) => {
+  if (!supported(t)) return;
+  const dev = makeDevice('tmpfs', 32);
+  t.after(() => dev.cleanup());
+  const { r, src, kept, id } = await halfUsed(t, dev.dir);
+  const filler = fillUntil(dev.dir, 300 * 1024);
+  const before = listing(r.repo);
+  const p = await r.run(['prune', '--max-unused', '0%']);
+  assert.equal(p.code, 1);
+  assert.match(p.stderr, /prune needs about [\d.]+ MB free to write the new index, and the device has [\d.]+ MB/);
+  assert.match(p.stderr, /hint: the repository is consistent/);
+  assert.deepEqual(listing(r.repo), before, 'nothing was written or deleted');
+  rmSync(filler);
+  await assertIntact(r, id, src, kept);
+  assert.equal((await r.run(['prune'])).code, 0, 'with room again, prune finishes');
+  await assertIntact(r, id, src, kept);
+});
+
+test('backups and prunes started together: the lock serialises them; all finish with --retry-lock; nothing is lost', async (t) => {
+  const r = await makeRepo(false);
+  t.after(() => r.cleanup());
+  assert.equal((await r.run(['init', '--pack-size', '256K'])).code, 0);
+  const src = join(r.dir, 'src');
+  mkdirSync(src);
+  const seen: { tag: string; copy: string }[] = [];
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 80; i++) writeFileSync(join(src, `r${round}-${i}`), prng(`c${round}-${i}`, 40_000));
+    if (round > 0) for (let i = 0; i < 80; i += 2) rmSync(join(src, `r${round - 1}-${i}`), { force: true });
+    const copy = join(r.dir, `seen-${round}`);
+    execFileSync('cp', ['-a', src, copy]);
+    seen.push({ tag: `round${round}`, copy });
+    const jobs = [r.run(['--retry-lock', '2m', 'backup', src, '--tag', `round${round}`]), r.run(['--retry-lock', '2m', 'forget', '--keep-last', '2', '--prune'])];
+    const [b, p] = await Promise.all(jobs);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(p.code, 0, p.stderr);
+  }
+  // without --retry-lock, one of them is refused with exit 11 while the other holds the lock
+  const quick = await Promise.all([r.run(['backup', src, '--tag', 'race']), r.run(['prune'])]);
+  assert.ok(quick.every((x) => x.code === 0 || (x.code === 11 && /locked by PID/.test(x.stderr))), quick.map((x) => x.stderr).join('\n'));
+  const c = await r.run(['check', '--read-data']);
+  assert.equal(c.code, 0, c.stdout + c.stderr);
+  const snaps = JSON.parse((await r.run(['--json', 'snapshots'])).stdout) as { id: string; tags: string[] }[];
+  for (const s of seen) {
+    const snap = snaps.find((x) => x.tags.includes(s.tag));
+    if (!snap) continue; // forgotten by --keep-last 2
+    const out = join(r.dir, `out-${s.tag}`);
+    assert.equal((await r.run(['restore', `${snap.id}:${src}`, '--target', out])).code, 0);
+    assert.deepEqual(compareTrees(s.copy, out, { times: true }), [], `${s.tag} restores byte-identical`);
+  }
+  assert.ok(snaps.some((x) => x.tags.includes('round2')), 'the newest backup is kept');
+});
