@@ -11,6 +11,7 @@ import { registerBrowse } from './commands/browse.js';
 import { registerCheck } from './commands/check.js';
 import { registerPrune } from './commands/prune.js';
 import { registerForget } from './commands/forget.js';
+import { registerRepair } from './commands/repair.js';
 
 export interface Ctx {
   g: () => GlobalOptions;
@@ -67,6 +68,7 @@ export async function main(argv: string[]): Promise<void> {
   registerCheck(program, ctx);
   registerPrune(program, ctx);
   registerForget(program, ctx);
+  registerRepair(program, ctx);
   for (const c of program.commands) c.exitOverride();
 
   try {

@@ -28,6 +28,8 @@ export interface Snapshot {
   gid: number;
   tags: string[];
   parent?: string;
+  /** set by repair snapshots: the snapshot this one is a repaired copy of */
+  original?: string;
   excludes: string[];
   program_version: string;
   summary?: SnapshotSummary;

@@ -14,8 +14,9 @@
 import { DamageError, FlashbackError } from '../errors/errors.js';
 import type { Lock } from '../repository/lock.js';
 import type { Repository } from '../repository/repository.js';
-import { IndexFileWriter, indexBytesEstimate } from '../repository/index-writer.js';
-import { PackBuilder, type IndexPack, type PackEntry } from '../pack/format.js';
+import { indexBytesEstimate, replaceIndex } from '../repository/index-writer.js';
+import { PackSink } from '../repository/pack-sink.js';
+import type { IndexPack, PackEntry } from '../pack/format.js';
 import { packOverhead, type PrunePlan, type PruneOptions } from './plan.js';
 
 /** room kept free beyond the estimate: file system allocation rounding, directory growth */
@@ -68,21 +69,18 @@ export async function executePrune(repo: Repository, plan: PrunePlan, lock: Lock
 
   /** writes the index of the packs still in use, removes the old index files, then deletes the rest */
   const commit = async (gone: (p: number) => boolean) => {
-    const w = new IndexFileWriter(repo);
-    for (const p of newPacks) await w.addPack(p);
-    for (let p = 0; p < np; p++) {
-      if (action[p] === 'keep' || (action[p] === 'repack' && !gone(p))) {
-        opts.signal?.throwIfAborted();
-        await w.addPack({ packId: repo.index.packId(p), entries: entriesOf(p) });
+    function* live(): Generator<IndexPack> {
+      yield* newPacks;
+      for (let p = 0; p < np; p++) {
+        if (action[p] === 'keep' || (action[p] === 'repack' && !gone(p))) {
+          opts.signal?.throwIfAborted();
+          yield { packId: repo.index.packId(p), entries: entriesOf(p) };
+        }
       }
     }
-    await lock.check();
-    const written = await w.finish(current);
+    const written = await replaceIndex(repo, live(), current, () => lock.check());
     r.indexFilesWritten += written.length;
-    for (const name of current) {
-      await repo.backend.remove('index', name);
-      r.indexFilesRemoved++;
-    }
+    r.indexFilesRemoved += current.length;
     current = written;
     await lock.check();
     let done = 0;
@@ -162,26 +160,11 @@ export async function executePrune(repo: Repository, plan: PrunePlan, lock: Lock
     }
     queue = queue.slice(batch.length);
     const moved = new Set<number>();
-    const builders: [PackBuilder, PackBuilder] = [new PackBuilder(), new PackBuilder()];
-    const close = async (type: 0 | 1) => {
-      const b = builders[type];
-      if (b.count === 0) return;
-      builders[type] = new PackBuilder();
-      const { id, bytes, entries } = b.finish(repo.keys.encKey);
-      await repo.backend.save('data', id, bytes);
-      newPacks.push({ packId: id, entries });
-      r.newPacks++;
-      r.newBytes += bytes.length;
-    };
+    const sink = new PackSink(repo);
     for (const p of batch) {
       opts.signal?.throwIfAborted();
       try {
-        for (const blob of await readUsedBlobs(repo, plan, p)) {
-          const b = builders[blob.entry.type];
-          b.add(blob.entry.type, blob.entry.compression, blob.entry.id, blob.sealed, blob.entry.rawLength);
-          r.copiedBlobs++;
-          if (b.size >= repo.config.packSize) await close(blob.entry.type);
-        }
+        for (const blob of await readUsedBlobs(repo, plan, p)) await sink.add(blob.entry, blob.sealed);
         moved.add(p);
       } catch (err) {
         if (!(err instanceof DamageError)) throw err;
@@ -190,8 +173,11 @@ export async function executePrune(repo: Repository, plan: PrunePlan, lock: Lock
       }
       progress('repack', ++repacked, toRepack);
     }
-    await close(0);
-    await close(1);
+    await sink.flush();
+    newPacks.push(...sink.packs);
+    r.newPacks += sink.packs.length;
+    r.newBytes += sink.bytes;
+    r.copiedBlobs += sink.blobs;
     await commit((p) => moved.has(p) || action[p] === 'delete' || action[p] === 'drop');
   }
   // 4. nothing left to repack (or no room): delete what is unused, if step 1 did not already

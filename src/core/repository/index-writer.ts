@@ -44,3 +44,21 @@ export class IndexFileWriter {
     return this.written;
   }
 }
+
+/**
+ * Replaces the whole index: writes `packs` as new index files (the last one superseding `superseded`), then
+ * removes the superseded files. `beforeCommit` runs just before the superseding file is written (lock check).
+ */
+export async function replaceIndex(
+  repo: Repository,
+  packs: Iterable<IndexPack> | AsyncIterable<IndexPack>,
+  superseded: string[],
+  beforeCommit?: () => Promise<void>,
+): Promise<string[]> {
+  const w = new IndexFileWriter(repo);
+  for await (const p of packs) await w.addPack(p);
+  await beforeCommit?.();
+  const written = await w.finish(superseded);
+  for (const name of superseded) await repo.backend.remove('index', name);
+  return written;
+}

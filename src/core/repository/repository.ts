@@ -195,6 +195,29 @@ export class Repository {
     this.indexLoaded = true;
   }
 
+  /**
+   * Other locations of blobs, outside the given packs: the in-memory index keeps one location per blob, but an
+   * index file may list a second copy (left by concurrent or interrupted backups). Rereads the index files.
+   */
+  async findBlobCopies(ids: Set<string>, notIn: Set<string>): Promise<Map<string, { packId: string; entry: PackEntry }>> {
+    const found = new Map<string, { packId: string; entry: PackEntry }>();
+    if (ids.size === 0) return found;
+    for (const name of this.indexFiles) {
+      const body = openFile(this.keys.encKey, INDEX_AAD, await this.backend.load('index', name), `index/${name}`);
+      let packId = '';
+      scanIndex(
+        body,
+        (id) => ((packId = id), 0),
+        (id, loc) => {
+          const hex = id.toString('hex');
+          if (!ids.has(hex) || notIn.has(packId) || found.has(hex)) return;
+          found.set(hex, { packId, entry: { id: Buffer.from(id), type: loc.type, compression: loc.compression, offset: loc.offset, length: loc.length, rawLength: loc.rawLength } });
+        },
+      );
+    }
+    return found;
+  }
+
   private indexDamage(name: string, err: unknown, onDamage?: (file: string, err: Error) => void): void {
     const e = err instanceof Error ? err : new Error(String(err));
     if (!onDamage) throw new DamageError(`index/${name}`, e.message, { cause: err });

@@ -73,6 +73,11 @@ export class Restorer {
       const path = relPath(this.target, e.rel);
       try {
         const n = e.node;
+        if (n.type === 'file' && n.error) {
+          // marked by repair snapshots: its data is lost; writing an empty or partial file would hide that
+          this.warn(path, `not restored: ${n.error}`);
+          continue;
+        }
         if (n.type === 'file' && n.links > 1) {
           const key = `${n.deviceId}:${n.inode}`;
           const first = firstLink.get(key);
