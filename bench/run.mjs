@@ -91,13 +91,14 @@ const envOf = (t) => {
 const repoOf = (t, k) => path.join(W.repos, `${t.name}.${k}`);
 const applies = (t, ds, step) =>
   (!t.datasets || t.datasets.includes(ds.id)) && (!t.onlySteps || t.onlySteps.includes(step.name)) &&
-  (step.kind === 'backup' ? !!t.backup : step.kind === 'restore' ? !!t.restore : !!t.verify);
+  (step.kind === 'backup' ? !!t.backup : step.kind === 'restore' ? !!t.restore : step.kind === 'prune' ? !!t.prune : !!t.verify);
 
 function command(t, ds, step, k) {
   const repo = repoOf(t, k);
   const caches = t.cacheDirs(o.work);
   if (step.kind === 'backup') return { ...t.backup(repo, W.live, step.name), warm: [W.live, repo, ...caches] };
   if (step.kind === 'verify') return { ...t.verify(repo), warm: [repo, ...caches] };
+  if (step.kind === 'prune') return { ...t.prune(repo), warm: [repo, ...caches] };
   const dest = path.join(W.restore, `${t.name}.${k}`);
   sh(`rm -rf ${q(dest)} && mkdir -p ${q(dest)}`);
   return { ...t.restore(repo, dest), warm: [repo, ...caches], dest };

@@ -14,7 +14,7 @@ Flashback against restic, Borg and rsync on the same data, in the same run, tool
                      [all; quick: flashback,restic]  (borg = --compression zstd,3; borg-lz4 = lz4)
   --datasets LIST    d1 (Linux 6.1 -> 6.12), d3 (mixed home directory)  [d1,d3]
   --steps LIST       time only these steps (others that later steps need still run, untimed):
-                     d1: initial,nochange,incr-6.12,restore,check   d3: initial,move-videos,touch-1pct,restore
+                     d1: initial,nochange,incr-6.12,restore,check,prune   d3: initial,move-videos,touch-1pct,restore
   --data DIR         datasets (built with bench/make-datasets.sh if missing)
                      [$FLASHBACK_BENCH_DATA, else bench/data]
   --work DIR         scratch space for live trees, repositories, restores (~15 GB) [/work/bench-work]

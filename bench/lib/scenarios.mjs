@@ -79,6 +79,8 @@ export function scenarios(data, quick) {
         },
         { name: 'restore', kind: 'restore', label: 'full restore' },
         { name: 'check', kind: 'verify', label: 'check --read-data' },
+        // the 6.1 snapshots are forgotten: about half of the data becomes unreferenced
+        { name: 'prune', kind: 'prune', label: 'forget all but the latest, prune' },
       ],
     },
     d3: {

@@ -29,6 +29,8 @@ function borg(name, compression) {
     },
     restore: (repo, dest) => ({ cmd: 'borg', args: ['extract', `${repo}::${last.get(repo)}`], cwd: dest }),
     verify: (repo) => ({ cmd: 'borg', args: ['check', '--verify-data', repo] }),
+    // borg 1.2 frees space only with compact, after prune
+    prune: (repo) => ({ cmd: 'sh', args: ['-c', `borg prune --keep-last 1 ${q(repo)} && borg compact ${q(repo)}`] }),
   };
 }
 
@@ -47,6 +49,7 @@ export function makeTools(repoRoot) {
       backup: (repo, src) => ({ cmd: fb, args: ['-q', '-r', repo, 'backup', '--host', 'fbbench', src] }),
       restore: (repo, dest) => ({ cmd: fb, args: ['-q', '-r', repo, 'restore', 'latest', '--target', dest] }),
       verify: (repo) => ({ cmd: fb, args: ['-q', '-r', repo, 'check', '--read-data'] }),
+      prune: (repo) => ({ cmd: fb, args: ['-q', '-r', repo, 'forget', '--keep-last', '1', '--prune'] }),
       // fixed cost of one command (opening the repository), for the notes
       probe: (repo) => ({ cmd: fb, args: ['-q', '-r', repo, 'cat', 'config'] }),
     },
@@ -65,6 +68,7 @@ export function makeTools(repoRoot) {
       }),
       restore: (repo, dest) => ({ cmd: 'restic', args: ['-q', '-r', repo, 'restore', 'latest', '--target', dest] }),
       verify: (repo) => ({ cmd: 'restic', args: ['-q', '-r', repo, 'check', '--read-data'] }),
+      prune: (repo) => ({ cmd: 'restic', args: ['-q', '-r', repo, 'forget', '--keep-last', '1', '--prune'] }),
       probe: (repo) => ({ cmd: 'restic', args: ['-q', '-r', repo, 'cat', 'config'] }),
     },
     borg: borg('borg', 'zstd,3'),
