@@ -4,10 +4,11 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, watch, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { makeRepo, type TestRepo } from './helpers/repo.js';
-import { deviceSupport, makeDevice } from './helpers/devices.js';
+import { deviceSupport, fuseDaemonPid, makeDevice } from './helpers/devices.js';
+import { spawnCli } from './helpers/cli.js';
 import { prng } from './helpers/fixtures.js';
 import { compareTrees } from './helpers/tree.js';
 import { listing } from './helpers/generations.js';
@@ -135,4 +136,62 @@ test('backups and prunes started together: the lock serialises them; all finish 
     assert.deepEqual(compareTrees(s.copy, out, { times: true }), [], `${s.tag} restores byte-identical`);
   }
   assert.ok(snaps.some((x) => x.tags.includes('round2')), 'the newest backup is kept');
+});
+
+test('a device pulled out mid-prune (while repacking, while deleting): after plugging it in again it checks clean and a rerun finishes', async (t) => {
+  const why = deviceSupport('exfat');
+  if (why) {
+    if (process.env.CI) assert.fail(`cannot test exfat in CI: ${why}`);
+    return t.skip(why);
+  }
+  const dev = makeDevice('exfat', 128);
+  t.after(() => dev.cleanup());
+  const { r, src, kept, id } = await halfUsed(t, dev.dir);
+  let latest = { id, kept };
+  const phases: { name: string; when: (file: string, exists: boolean) => boolean }[] = [
+    { name: 'repacking', when: (f, exists) => exists && (f.endsWith('.tmp') || /^data\/[0-9a-f]{2}$/.test(f)) },
+    { name: 'deleting', when: (f, exists) => f.startsWith('data/') && !f.endsWith('.tmp') && !exists },
+  ];
+  for (const [round, phase] of phases.entries()) {
+    if (round > 0) {
+      // new work for prune: another generation, and the previous one forgotten
+      for (let i = 1; i < 300; i += 4) rmSync(join(src, `f${String(i).padStart(3, '0')}`), { force: true });
+      const b = await r.run(['--json', 'backup', src]);
+      assert.equal(b.code, 0, b.stderr);
+      const copy = join(r.dir, `kept-${round}`);
+      execFileSync('cp', ['-a', src, copy]);
+      latest = { id: JSON.parse(b.stdout.trim().split('\n').pop()!).snapshot_id, kept: copy };
+      assert.equal((await r.run(['forget', '--keep-last', '1'])).code, 0);
+    }
+    const pid = fuseDaemonPid(dev.dir);
+    assert.ok(pid, 'found the FUSE daemon');
+    const child = spawnCli(['prune', '--max-unused', '0%'], { env: r.env });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let pulled = false;
+    // one non-recursive watcher per directory of data/ (a recursive one rescans, and fails once the device is gone)
+    const dirs = ['data', ...readdirSync(join(r.repo, 'data')).map((d) => `data/${d}`)];
+    const watchers = dirs.map((d) =>
+      watch(join(r.repo, d), (_e, name) => {
+        const f = `${d}/${String(name ?? '')}`;
+        if (!pulled && phase.when(f, existsSync(join(r.repo, f)))) {
+          pulled = true;
+          process.kill(pid!, 'SIGKILL');
+        }
+      }).on('error', () => undefined),
+    );
+    const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+    for (const w of watchers) w.close();
+    assert.ok(pulled, `the device was pulled while ${phase.name}`);
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /hint: the device was removed or failed/);
+    dev.unmount();
+    dev.remount();
+    await assertIntact(r, latest.id, src, latest.kept);
+    const again = await r.run(['prune', '--max-unused', '0%']);
+    assert.equal(again.code, 0, again.stderr);
+    const left = JSON.parse((await r.run(['--json', 'prune', '--dry-run', '--max-unused', '0%'])).stdout.trim());
+    assert.deepEqual([left.packs.delete, left.packs.repack, left.packs.orphans], [0, 0, 0], `pulled while ${phase.name}: the rerun finished`);
+    await assertIntact(r, latest.id, src, latest.kept);
+  }
 });
