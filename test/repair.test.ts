@@ -94,6 +94,9 @@ test('bit rot: check finds it, repair packs salvages the rest, repair snapshots 
   assert.equal(c.code, 1);
   const file = /snapshot \w+: 1 damaged file\(s\):\n\s+(\S+)/.exec(c.stderr)?.[1];
   assert.ok(file, c.stderr);
+  const known = await r.run(['check']);
+  assert.equal(known.code, 1, 'a plain check still reports the damage an earlier scrub found');
+  assert.match(known.stderr, /1 pack\(s\) were found damaged by an earlier check --read-data/);
 
   const rp = await r.run(['repair', 'packs']);
   assert.equal(rp.code, 1, 'blobs were lost');

@@ -68,7 +68,7 @@ function printText(out: Printer, r: CheckResult, now: number): void {
     for (const p of [...paths].slice(0, 20)) process.stderr.write(`  ${p}\n`);
     if (paths.size > 20) process.stderr.write(`  ... and ${paths.size - 20} more\n`);
   }
-  if (r.problems.length === 0 && !r.interrupted) out.info('no errors were found');
+  if (r.problems.length === 0 && !r.interrupted && !r.scrub.damaged) out.info('no errors were found');
 }
 
 export function registerCheck(program: Command, ctx: Ctx): void {
@@ -109,8 +109,13 @@ export function registerCheck(program: Command, ctx: Ctx): void {
         });
       } else printText(out, r, now);
       if (r.problems.length) {
-        process.stderr.write(`${r.problems.length} problem(s) found; the repository is damaged\n  hint: restore what you can from another device, or from other snapshots\n`);
+        process.stderr.write(`${r.problems.length} problem(s) found; the repository is damaged\n  hint: "flashback repair packs" salvages the damaged packs, then "flashback repair snapshots" marks what is lost (docs/maintenance.md)\n`);
         ctx.setExit(EXIT.error);
       } else if (r.interrupted) ctx.setExit(EXIT.interrupted);
+      else if (r.scrub.damaged) {
+        // damage found by an earlier scrub and not repaired since: still damage, even if this run did not reread it
+        process.stderr.write(`error: ${r.scrub.damaged} pack(s) were found damaged by an earlier check --read-data and are not repaired\n  hint: run "flashback repair packs", then "flashback repair snapshots"\n`);
+        ctx.setExit(EXIT.error);
+      }
     });
 }
