@@ -20,7 +20,7 @@ export async function makeRepo(init = true): Promise<TestRepo> {
   const repo = join(dir, 'repo');
   const pwFile = join(dir, 'password');
   writeFileSync(pwFile, PASSWORD + '\n');
-  const env = { FLASHBACK_REPOSITORY: repo, FLASHBACK_PASSWORD_FILE: pwFile, FLASHBACK_TEST_KDF_N: '1024' };
+  const env: Record<string, string> = { FLASHBACK_REPOSITORY: repo, FLASHBACK_PASSWORD_FILE: pwFile, FLASHBACK_TEST_KDF_N: '1024', FLASHBACK_CACHE_DIR: join(dir, 'cache') };
   const t: TestRepo = {
     dir,
     repo,

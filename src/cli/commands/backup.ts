@@ -8,6 +8,7 @@ import { createProgress, formatBytes, formatDuration, withProgress } from '../pr
 import { collect, type Ctx } from '../main.js';
 
 interface BackupFlags {
+  cache?: boolean;
   exclude: string[];
   excludeFile: string[];
   followSymlinks?: boolean;
@@ -34,6 +35,7 @@ export function registerBackup(program: Command, ctx: Ctx): void {
     .option('--host <name>', 'host name to record (default: this host)')
     .option('--parent <snapshot>', 'snapshot to compare with to skip unchanged files (default: the latest of the same host and paths)')
     .option('--force', 'read every file, ignoring the parent snapshot')
+    .option('--no-cache', 'do not use the directory cache on this host (FLASHBACK_CACHE_DIR, default ~/.cache/flashback)')
     .option('--time <time>', 'time to record in the snapshot: ISO 8601, or "YYYY-MM-DD HH:MM:SS" in local time (default: now)')
     .action(async (paths: string[], f: BackupFlags) => {
       const out = ctx.out();
@@ -50,6 +52,7 @@ export function registerBackup(program: Command, ctx: Ctx): void {
         tags: f.tag.flatMap((t) => t.split(',')).filter(Boolean),
         host: f.host,
         parent: f.force ? null : f.parent,
+        cacheDir: f.cache === false || f.force ? undefined : cacheDir(process.env),
         time,
         signal: ctx.signal,
         scan: !out.quiet && !out.json && !!process.stderr.isTTY,
@@ -63,9 +66,9 @@ export function registerBackup(program: Command, ctx: Ctx): void {
       const s = result.summary;
       const seconds = (Date.now() - started) / 1000;
       if (out.json) {
-        out.jsonLine({ message_type: 'summary', ...s, total_duration: seconds, snapshot_id: result.id, parent: result.parent });
+        out.jsonLine({ message_type: 'summary', ...s, total_duration: seconds, snapshot_id: result.id, parent: result.parent, dirs_from_cache: result.cachedDirs });
       } else if (!out.quiet) {
-        if (result.parent) out.line(`using parent snapshot ${result.parent.slice(0, 8)}`);
+        if (result.parent) out.line(`using parent snapshot ${result.parent.slice(0, 8)}${result.cachedDirs ? ` (${result.cachedDirs} unchanged directories known from this host's cache)` : ''}`);
         out.line(`Files:       ${pad(s.files_new)} new, ${pad(s.files_changed)} changed, ${pad(s.files_unmodified)} unmodified`);
         out.line(`Dirs:        ${pad(s.dirs_new)} new, ${pad(s.dirs_changed)} changed, ${pad(s.dirs_unmodified)} unmodified`);
         out.line(`Added to the repository: ${formatBytes(s.data_added)} (${formatBytes(s.data_added_packed)} stored)`);
@@ -91,4 +94,11 @@ export function parseTime(s: string): Date {
 
 function pad(n: number): string {
   return String(n).padStart(6);
+}
+
+/** Where the host-side caches live: FLASHBACK_CACHE_DIR, or $XDG_CACHE_HOME/flashback, or ~/.cache/flashback. */
+export function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.FLASHBACK_CACHE_DIR) return env.FLASHBACK_CACHE_DIR;
+  const base = env.XDG_CACHE_HOME || (env.HOME ? `${env.HOME}/.cache` : undefined);
+  return base ? `${base}/flashback` : undefined;
 }

@@ -3,11 +3,12 @@
  * files using the parent snapshot's trees, and feeds changed files to the chunk workers. A directory's tree is
  * saved once all its entries are known; the walker never waits for that, so the workers stay busy.
  */
-import { lstatSync, readdirSync, statSync, type BigIntStats } from 'node:fs';
+import { lstatSync, statSync, type BigIntStats } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { FlashbackError, errorMessage } from '../errors/errors.js';
 import { readNode } from '../fs/meta.js';
+import { lstatDir, type DirEntryStat } from '../fs/native.js';
 import type { Node } from '../model/node.js';
 import type { Snapshot, SnapshotSummary } from '../model/snapshot.js';
 import { encodeTree } from '../model/tree.js';
@@ -18,7 +19,10 @@ import type { Excluder } from '../source/exclude.js';
 import { ChunkPool } from './pool.js';
 import { buildTrie, normalizeSources, type SourceTrie } from './sources.js';
 import { VERSION } from '../version.js';
-import { SLASH, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Pending, type Walk } from './entries.js';
+import { DirCache, entriesDigest } from './dircache.js';
+import { createHash } from 'node:crypto';
+import { join as pathJoin } from 'node:path';
+import { SLASH, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
 
 export interface BackupOptions {
   paths: string[];
@@ -34,6 +38,11 @@ export interface BackupOptions {
   signal?: AbortSignal;
   threads?: number;
   warn?: (w: BackupWarning) => void;
+  /**
+   * directory of the host-side directory caches (dircache.ts): the file for this repository, host and paths is
+   * read to skip unchanged directories and rewritten after the snapshot is saved; undefined: no cache
+   */
+  cacheDir?: string;
   /** count files and bytes ahead of the walk (in a worker) so that progress can show a percentage and ETA */
   scan?: boolean;
 }
@@ -60,6 +69,8 @@ export interface BackupResult {
   snapshot: Snapshot;
   summary: SnapshotSummary;
   parent?: string;
+  /** directories taken whole from the host's directory cache */
+  cachedDirs: number;
 }
 
 
@@ -69,6 +80,9 @@ export class Archiver {
   private pool!: ChunkPool;
   private counts = { files_new: 0, files_changed: 0, files_unmodified: 0, dirs_new: 0, dirs_changed: 0, dirs_unmodified: 0 };
   private hardlinks = new Map<string, Promise<string[] | undefined>>();
+  private dirCache?: DirCache;
+  /** directories whose tree came from the directory cache (the parent's tree was not loaded) */
+  private cachedDirs = 0;
 
   constructor(
     private readonly repo: Repository,
@@ -88,6 +102,7 @@ export class Archiver {
     await this.repo.loadIndex();
     const host = this.opts.host ?? hostname();
     const parent = await this.findParent(host, paths);
+    this.dirCache = this.loadDirCache(host, paths, parent?.id);
     this.writer = new BlobWriter(this.repo);
     await this.writer.adopt(await findOrphanPacks(this.repo));
     this.pool = new ChunkPool(this.repo, this.repo.index.share(), this.opts.threads);
@@ -151,7 +166,17 @@ export class Archiver {
       summary,
     };
     const id = await this.repo.snapshots.save(snapshot);
-    return { id, snapshot, summary, parent: parent?.id };
+    this.dirCache?.save(id);
+    return { id, snapshot, summary, parent: parent?.id, cachedDirs: this.cachedDirs };
+  }
+
+  private loadDirCache(host: string, paths: string[], parent: string | undefined): DirCache | undefined {
+    if (!this.opts.cacheDir) return undefined;
+    const o = this.opts;
+    const who = createHash('sha256').update(JSON.stringify([host, paths])).digest('hex').slice(0, 16);
+    // options that change what a tree holds: a cache made under others does not apply
+    const key = createHash('sha256').update(JSON.stringify([o.excluder?.patterns ?? [], !!o.followSymlinks, !!o.oneFileSystem, !!o.excludeCaches])).digest('hex');
+    return DirCache.load(pathJoin(this.opts.cacheDir, this.repo.config.id, `dirs-${who}.json`), parent, key);
   }
 
   private startScan(paths: string[]): Worker {
@@ -198,6 +223,7 @@ export class Archiver {
         nodes.push((await this.saveEntry(childPath, nameBuf, st, prev, { ancestors: new Set(), dev: st.dev }, true)).done);
       } else {
         const node = readNode(childPath, nameBuf, st);
+        node.atime = node.mtime; // as for every directory (see saveDir)
         const prevTree = prev?.type === 'dir' && prev.subtree ? await this.loadOldTree(prev.subtree) : undefined;
         node.subtree = await this.saveVirtual(childPath, child, prevTree);
         nodes.push(Promise.resolve(node));
@@ -250,33 +276,90 @@ export class Archiver {
     const node = old?.type === 'dir' && sameInode(old, st) ? { ...old, name, subtree: undefined } : this.tryReadNode(path, name, st);
     if (!node) return ready(undefined);
     node.atime = node.mtime;
-    let names: Buffer[] = [];
+    let listed: DirEntryStat[] = [];
     const crossesDevice = this.opts.oneFileSystem && st.dev !== walk.dev;
     if (!crossesDevice) {
       try {
-        names = readdirSync(path, { encoding: 'buffer' });
+        listed = lstatDir(path);
       } catch (err) {
         this.warn(path, 'unreadable', `cannot list directory: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
       }
     }
-    if (this.opts.excludeCaches && names.some((n) => n.toString() === 'CACHEDIR.TAG') && isCacheDir(path)) {
-      names = names.filter((n) => n.toString() === 'CACHEDIR.TAG');
+    if (this.opts.excludeCaches && listed.some((e) => e.name.toString() === 'CACHEDIR.TAG') && isCacheDir(path)) {
+      listed = listed.filter((e) => e.name.toString() === 'CACHEDIR.TAG');
     }
-    const oldTree = old?.type === 'dir' && old.subtree ? await this.loadOldTree(old.subtree) : undefined;
-    const oldByName = byName(oldTree);
     const inner: Walk = { ancestors: new Set(walk.ancestors).add(`${st.dev}:${st.ino}`), dev: walk.dev };
-    const children: Promise<Node | undefined>[] = [];
-    for (const childName of names) {
+    const entries: Entry[] = [];
+    for (const { name: childName, st: cst, error } of listed) {
       const childPath = join(path, childName);
-      let cst: BigIntStats;
-      try {
-        cst = lstatSync(childPath, { bigint: true });
-      } catch (err) {
-        this.warn(childPath, 'unreadable', errorMessage(err));
+      if (!cst) {
+        this.warn(childPath, 'unreadable', errorMessage(error));
         continue;
       }
       if (this.opts.excluder?.excluded(childPath, cst.isDirectory())) continue;
-      children.push((await this.saveEntry(childPath, childName, cst, oldByName.get(childName.toString('latin1')), inner)).done);
+      entries.push({ name: childName, path: childPath, st: cst });
+    }
+    const cache = this.dirCache;
+    if (!cache) return this.saveDirEntries(path, node, old, entries, inner, '');
+    entries.sort((x, y) => Buffer.compare(x.name, y.name));
+    const digest = entriesDigest(entries);
+    const cached = cache.get(path);
+    const followsLinks = this.opts.followSymlinks && entries.some((e) => e.st.isSymbolicLink());
+    if (!cached || cached.digest !== digest || followsLinks || !this.writer.known(Buffer.from(cached.tree, 'hex'))) {
+      return this.saveDirEntries(path, node, old?.subtree ? old : cached && ({ type: 'dir', subtree: cached.tree } as Node), entries, inner, digest);
+    }
+    // Same entries as in the parent snapshot: the tree is the cached one, provided every subdirectory also
+    // keeps its cached tree. Files are not looked at; the parent's tree is not even loaded.
+    const subdirs = entries.filter((e) => e.st.isDirectory());
+    const expected = subdirs.map((e) => cache.get(e.path)?.tree);
+    const dirs: Promise<Node | undefined>[] = [];
+    for (const [i, e] of subdirs.entries()) {
+      const prev = expected[i] ? ({ type: 'dir', subtree: expected[i] } as Node) : undefined;
+      dirs.push((await this.saveEntry(e.path, e.name, e.st, prev, inner)).done);
+    }
+    return pending(
+      (async () => {
+        const got = await Promise.all(dirs);
+        if (got.every((n, i) => n?.subtree !== undefined && n.subtree === expected[i])) {
+          for (const e of entries) {
+            if (e.st.isDirectory()) continue;
+            this.state.files++;
+            if (e.st.isFile()) {
+              this.state.bytes += Number(e.st.size);
+              this.counts.files_unmodified++;
+            }
+          }
+          this.counts.dirs_unmodified++;
+          this.cachedDirs++;
+          node.subtree = cached.tree;
+          cache.set(path, cached.tree, digest);
+          return node;
+        }
+        // a subdirectory changed: this tree is rebuilt, reusing the cached tree's file nodes
+        const others = entries.filter((e) => !e.st.isDirectory());
+        return (await this.saveDirEntries(path, node, { type: 'dir', subtree: cached.tree } as Node, others, inner, digest, got)).done;
+      })(),
+    );
+  }
+
+  /**
+   * Saves a directory's entries (reusing unchanged nodes of its old tree) and then its tree. `doneNodes` are
+   * the nodes of subdirectories already saved, when the cached fast path found a changed subdirectory.
+   */
+  private async saveDirEntries(
+    path: Buffer,
+    node: Node,
+    old: Node | undefined,
+    entries: Entry[],
+    inner: Walk,
+    digest: string,
+    doneNodes: (Node | undefined)[] = [],
+  ): Promise<Pending> {
+    const oldTree = old?.type === 'dir' && old.subtree ? await this.loadOldTree(old.subtree) : undefined;
+    const oldByName = byName(oldTree);
+    const children: Promise<Node | undefined>[] = doneNodes.map((n) => Promise.resolve(n));
+    for (const e of entries) {
+      children.push((await this.saveEntry(e.path, e.name, e.st, oldByName.get(e.name.toString('latin1')), inner)).done);
     }
     return pending(
       (async () => {
@@ -287,6 +370,7 @@ export class Archiver {
         if (!old?.subtree) this.counts.dirs_new++;
         else if (old.subtree === node.subtree) this.counts.dirs_unmodified++;
         else this.counts.dirs_changed++;
+        if (digest) this.dirCache?.set(path, node.subtree, digest);
         return node;
       })(),
     );

@@ -31,6 +31,13 @@ export function pending(done: Promise<Node | undefined>): Pending {
   return { done };
 }
 
+/** A directory entry found by the walk (after exclusions). */
+export interface Entry {
+  name: Buffer;
+  path: Buffer;
+  st: BigIntStats;
+}
+
 /** What a walk carries down: directories on the current path (symlink loop detection) and the source's device. */
 export interface Walk {
   ancestors: Set<string>;

@@ -4,7 +4,8 @@
  * Errors thrown by the addon look like Node's fs errors: `.code` ('ENOENT', 'ENOTSUP', ...), `.errno`
  * (negative, as in Node) and `.syscall`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, type BigIntStats } from 'node:fs';
+import { constants } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ interface Addon {
   getgrgid(gid: number): string | undefined;
   getpwnam(name: string): number | undefined;
   getgrnam(name: string): number | undefined;
+  lstatdir(path: Buffer): { names: Buffer[]; stats: BigInt64Array };
 }
 
 const ADDON_PATH = ['native', 'build', 'Release', 'flashback_native.node'];
@@ -137,4 +139,75 @@ export function userId(name: string): number | undefined {
 /** The local gid of a group name, undefined if unknown. */
 export function groupId(name: string): number | undefined {
   return name === '' ? undefined : cached(groupIds, name, (n) => addon().getgrnam(n), undefined);
+}
+
+const S_IFMT = 0o170000n;
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** The fields of BigIntStats that the backup walk and node capture use, from lstatdir's numbers. */
+class DirEntryStats {
+  constructor(
+    readonly dev: bigint,
+    readonly ino: bigint,
+    readonly mode: bigint,
+    readonly nlink: bigint,
+    readonly uid: bigint,
+    readonly gid: bigint,
+    readonly rdev: bigint,
+    readonly size: bigint,
+    readonly blocks: bigint,
+    readonly atimeNs: bigint,
+    readonly mtimeNs: bigint,
+    readonly ctimeNs: bigint,
+  ) {}
+  isFile(): boolean {
+    return (this.mode & S_IFMT) === 0o100000n;
+  }
+  isDirectory(): boolean {
+    return (this.mode & S_IFMT) === 0o040000n;
+  }
+  isSymbolicLink(): boolean {
+    return (this.mode & S_IFMT) === 0o120000n;
+  }
+  isFIFO(): boolean {
+    return (this.mode & S_IFMT) === 0o010000n;
+  }
+  isSocket(): boolean {
+    return (this.mode & S_IFMT) === 0o140000n;
+  }
+  isCharacterDevice(): boolean {
+    return (this.mode & S_IFMT) === 0o020000n;
+  }
+  isBlockDevice(): boolean {
+    return (this.mode & S_IFMT) === 0o060000n;
+  }
+}
+
+export interface DirEntryStat {
+  name: Buffer;
+  /** lstat of the entry; undefined when it failed (error says why: vanished, permission) */
+  st?: BigIntStats;
+  error?: NodeJS.ErrnoException;
+}
+
+/**
+ * readdir + lstat of every entry in one native call (the walk of a no-change backup is mostly this). The stats
+ * carry the fields of BigIntStats that the walk and readNode use (ids, mode, sizes, times in ns, isX()),
+ * not the Date properties.
+ */
+export function lstatDir(path: Buffer): DirEntryStat[] {
+  const { names, stats: f } = addon().lstatdir(path);
+  const u = new BigUint64Array(f.buffer, f.byteOffset, f.length); // ids, mode, counts and sizes are unsigned
+  const out: DirEntryStat[] = new Array(names.length);
+  for (let i = 0, k = 0; i < names.length; i++, k += 13) {
+    if (f[k] !== 0n) {
+      const code = ERRNO_NAMES.get(Number(f[k])) ?? 'EIO';
+      const error = Object.assign(new Error(`${code}: lstat '${Buffer.concat([path, Buffer.from('/'), names[i]]).toString()}'`), { code, errno: -Number(f[k]), syscall: 'lstat' });
+      out[i] = { name: names[i], error };
+      continue;
+    }
+    const st = new DirEntryStats(u[k + 1], u[k + 2], u[k + 3], u[k + 4], u[k + 5], u[k + 6], u[k + 7], u[k + 8], u[k + 9], f[k + 10], f[k + 11], f[k + 12]);
+    out[i] = { name: names[i], st: st as unknown as BigIntStats };
+  }
+  return out;
 }
