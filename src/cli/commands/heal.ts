@@ -56,6 +56,7 @@ function printHeal(out: Printer, r: HealResult, twin: Repository | undefined): v
   if (fromTwin.length) out.info(`healed ${fromTwin.length} blob(s) from the twin ${twin?.location ?? ''}`);
   for (const h of fromSource.slice(0, MAX_LISTED)) out.info(`healed blob ${h.blob.slice(0, 12)} from the source file ${h.path}`);
   if (fromSource.length) out.info(`healed ${fromSource.length} blob(s) from the source files`);
+  if (r.unreferenced.length) out.info(`${r.unreferenced.length} lost blob(s) that no snapshot references were dropped`);
   if (!r.packs.length && !r.healed.length && !r.notHealed.length) out.info(`nothing to heal: no damaged pack is recorded and every blob the ${r.snapshots} snapshot(s) reference is indexed`);
   else out.info(`healed ${r.healed.length} blob(s), ${r.notHealed.length} not healed; wrote ${r.newPacks} new pack(s)`);
 }
@@ -67,6 +68,7 @@ function healJson(r: HealResult, twin: Repository | undefined): Record<string, u
     packs: r.packs,
     healed: r.healed.map((h) => ({ blob: h.blob, type: h.type === 1 ? 'tree' : 'data', from: h.from, path: h.path ?? null })),
     not_healed: r.notHealed.map((n) => ({ blob: n.blob, type: n.type === 1 ? 'tree' : 'data', reason: n.reason, files: n.files })),
+    unreferenced_dropped: r.unreferenced,
     healed_from_twin: r.healed.filter((h) => h.from === 'twin').length,
     healed_from_source: r.healed.filter((h) => h.from === 'source').length,
     new_packs: r.newPacks,

@@ -32,6 +32,8 @@ export interface HealResult {
   packs: PackSalvage[];
   healed: { blob: string; type: 0 | 1; from: 'twin' | 'source'; path?: string }[];
   notHealed: { blob: string; type: 0 | 1; reason: string; files: string[] }[];
+  /** blobs lost in retired packs that no snapshot references: dropped, not sought */
+  unreferenced: string[];
   newPacks: number;
   /** snapshots walked */
   snapshots: number;
@@ -53,8 +55,8 @@ export async function heal(repo: Repository, lock: Lock, opts: HealOptions = {})
   const extra = await indexSecondCopies(repo, packs, retired);
   const lostHere = new Set(packs.flatMap((p) => p.lost));
   const isLost = (id: string) => lostHere.has(id) || !repo.index.has(Buffer.from(id, 'hex'));
+  /** lost blobs that snapshots reference (only these are sought: a lost blob no snapshot needs is dropped) */
   const lost = new Map<string, LostBlob>();
-  for (const id of lostHere) lost.set(id, { type: repo.lookup(id)!.loc.type, files: [] });
   const reasons = new Map<string, string>();
 
   // 2. walk every snapshot for referenced blobs that are lost; a lost tree is read from the twin to go on
@@ -84,11 +86,12 @@ export async function heal(repo: Repository, lock: Lock, opts: HealOptions = {})
   };
   const snapshots = await repo.snapshots.list((file, err) => opts.onWarning?.(file, `${err.message} (not walked)`));
   for (const s of snapshots) await walk(s.snapshot.tree, Buffer.alloc(0));
+  const unreferenced = [...lostHere].filter((id) => !lost.has(id));
   const files = new Map([...lost].map(([id, l]) => [id, l.files.map((f) => f.toString())]));
   const type = new Map([...lost].map(([id, l]) => [id, l.type]));
 
   // 3. from the twin: grouped by the twin's packs, coalesced, verified there, re-sealed here
-  const result: HealResult = { packs, healed: [], notHealed: [], newPacks: 0, snapshots: snapshots.length };
+  const result: HealResult = { packs, healed: [], notHealed: [], unreferenced, newPacks: 0, snapshots: snapshots.length };
   if (twin) {
     const byPack = new Map<string, BlobRef[]>();
     for (const id of lost.keys()) {
