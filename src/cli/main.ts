@@ -12,6 +12,7 @@ import { registerCheck } from './commands/check.js';
 import { registerPrune } from './commands/prune.js';
 import { registerForget } from './commands/forget.js';
 import { registerRepair } from './commands/repair.js';
+import { registerCopy } from './commands/copy.js';
 
 export interface Ctx {
   g: () => GlobalOptions;
@@ -69,6 +70,7 @@ export async function main(argv: string[]): Promise<void> {
   registerPrune(program, ctx);
   registerForget(program, ctx);
   registerRepair(program, ctx);
+  registerCopy(program, ctx);
   for (const c of program.commands) c.exitOverride();
 
   try {

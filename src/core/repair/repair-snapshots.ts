@@ -35,7 +35,11 @@ export interface SnapshotRepair {
 export async function repairSnapshots(repo: Repository, snapshots: SnapshotRef[], opts: RepairSnapshotsOptions = {}): Promise<SnapshotRepair[]> {
   await repo.loadIndex();
   const damaged = new Set<string>();
-  for (const v of (await loadScrubState(repo, opts.now ?? Date.now())).packs.values()) if (v.verdict === 'damaged') for (const b of v.blobs ?? []) damaged.add(b);
+  // a blob named by a damage record is lost only while the index still places it in that pack: once healed or
+  // stored again elsewhere (heal, a backup after repair packs) it is intact
+  for (const [packId, v] of (await loadScrubState(repo, opts.now ?? Date.now())).packs) {
+    if (v.verdict === 'damaged') for (const b of v.blobs ?? []) if (repo.lookup(b)?.packId === packId) damaged.add(b);
+  }
   const lost = (id: string) => damaged.has(id) || !repo.index.has(Buffer.from(id, 'hex'));
   const writer = new BlobWriter(repo);
   /** tree id → rewritten tree id (same id when nothing below it was lost) and the losses below it */
