@@ -109,12 +109,12 @@ export function registerCheck(program: Command, ctx: Ctx): void {
         });
       } else printText(out, r, now);
       if (r.problems.length) {
-        process.stderr.write(`${r.problems.length} problem(s) found; the repository is damaged\n  hint: "flashback repair packs" salvages the damaged packs, then "flashback repair snapshots" marks what is lost (docs/maintenance.md)\n`);
+        process.stderr.write(`${r.problems.length} problem(s) found; the repository is damaged\n  hint: "flashback heal --from-repo OTHER_STICK" (or --from-source) rewrites lost blobs from a twin or the live files; "flashback repair packs" then "flashback repair snapshots" mark what is lost for good (docs/maintenance.md)\n`);
         ctx.setExit(EXIT.error);
       } else if (r.interrupted) ctx.setExit(EXIT.interrupted);
       else if (r.scrub.damaged) {
         // damage found by an earlier scrub and not repaired since: still damage, even if this run did not reread it
-        process.stderr.write(`error: ${r.scrub.damaged} pack(s) were found damaged by an earlier check --read-data and are not repaired\n  hint: run "flashback repair packs", then "flashback repair snapshots"\n`);
+        process.stderr.write(`error: ${r.scrub.damaged} pack(s) were found damaged by an earlier check --read-data and are not repaired\n  hint: run "flashback heal --from-repo OTHER_STICK" (or --from-source); what cannot be healed: "flashback repair packs", then "flashback repair snapshots"\n`);
         ctx.setExit(EXIT.error);
       }
     });
