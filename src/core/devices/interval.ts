@@ -20,9 +20,9 @@ export function formatInterval(ms: number): string {
   if (ms === 0) return '0';
   let rest = ms;
   let out = '';
-  for (const [u, n] of [['w', UNITS.w], ['d', UNITS.d], ['h', UNITS.h], ['m', UNITS.m], ['s', UNITS.s]] as const) {
+  for (const [u, n] of [['d', UNITS.d], ['h', UNITS.h], ['m', UNITS.m], ['s', UNITS.s]] as const) {
     const k = Math.floor(rest / n);
-    if (k > 0 && !(u === 'w' && rest % n !== 0)) {
+    if (k > 0) {
       out += `${k}${u}`;
       rest -= k * n;
     }

@@ -44,7 +44,8 @@ export async function runSteps(ctx: StepContext): Promise<void> {
   const { opts, device } = ctx;
   const cfg = opts.config;
   let password = '';
-  const open = async (step: RunStep): Promise<Repository> => {
+  /** `announce`: emit the step event here (backup and scrub emit their own, with progress) */
+  const open = async (step: RunStep, announce = true): Promise<Repository> => {
     ctx.step = step;
     if (opts.signal?.aborted) throw new FlashbackError('ERR_INTERRUPTED', 'interrupted');
     await opts.beforeStep?.(device.name, step);
@@ -52,7 +53,7 @@ export async function runSteps(ctx: StepContext): Promise<void> {
     if (seen?.id !== device.id) {
       throw new FlashbackError('ERR_IO', `${device.name}: the repository at ${ctx.path} is gone${seen ? ' (another repository is there now)' : ''}`, { hint: GONE_HINT });
     }
-    if (step !== 'open') opts.onEvent?.({ type: 'step', name: device.name, step });
+    if (announce && step !== 'open') opts.onEvent?.({ type: 'step', name: device.name, step });
     ctx.repo = await Repository.open(new LocalBackend(ctx.path), password);
     return ctx.repo;
   };
@@ -84,7 +85,7 @@ export async function runSteps(ctx: StepContext): Promise<void> {
   const b = cfg.backup;
   if (!b.paths.length) throw new FlashbackError('ERR_INVALID', 'nothing to back up: [backup] paths is empty', { hint: 'list the directories to back up in the configuration file ("flashback config" shows where it is)' });
   const patterns = [...b.excludeFile.flatMap((f) => readExcludeFile(expandPath(f, opts.env))), ...b.exclude];
-  repo = await open('backup');
+  repo = await open('backup', false);
   let warned = 0;
   const archiver = new Archiver(repo, {
     paths: b.paths.map((p) => expandPath(p, opts.env)),
@@ -131,7 +132,7 @@ export async function runSteps(ctx: StepContext): Promise<void> {
 
   // scrub a slice
   if (cfg.scrub.maxDuration > 0) {
-    repo = await open('scrub');
+    repo = await open('scrub', false);
     const checker = new Checker(repo, { readData: true, maxDuration: cfg.scrub.maxDuration, now: () => opts.now().getTime(), signal: opts.signal });
     opts.onEvent?.({ type: 'step', name: device.name, step: 'scrub', progress: () => ({ files: checker.state.packs, bytes: checker.state.bytes, totalFiles: checker.state.totalPacks || undefined, totalBytes: checker.state.totalBytes || undefined }) });
     const c = await locked(repo, false, () => checker.run());
