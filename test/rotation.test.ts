@@ -305,7 +305,7 @@ test('a device pulled out mid-backup: run goes on with the next device, exits 1;
   writeFileSync(blue, '');
   const code = await exited;
   assert.equal(code, 1, `stdout: ${stdout}\nstderr: ${stderr}`);
-  assert.match(stderr, /blue: FAILED \(backup\): /);
+  assert.match(stderr, /blue: FAILED \(backup\): the device was removed or failed during backup .*\n  hint: the device was removed or failed; plug it in again and rerun/);
   assert.match(stdout, /red: done — you can remove it now/);
   assert.equal(snapshotCount(join(e.media, 'red')), 1, 'the other device was backed up');
   assert.equal(readFileSync(e.configFile, 'utf8'), config, 'the registry is untouched');

@@ -5,10 +5,10 @@
  */
 import { FlashbackError, errorMessage } from '../errors/errors.js';
 import type { FlashbackConfig, DeviceEntry } from './config.js';
-import { discover, type Discovery } from './discover.js';
+import { discover, probe, type Discovery } from './discover.js';
 import type { HostEnv } from './paths.js';
 import { mergeFacts, type DeviceFacts, type ErrorFacts, type StateStore } from './state.js';
-import { errorFacts, runSteps, type StepContext } from './steps.js';
+import { GONE_HINT, errorFacts, runSteps, type StepContext } from './steps.js';
 
 export type RunStep = 'open' | 'backup' | 'forget' | 'prune' | 'scrub' | 'record';
 
@@ -121,7 +121,14 @@ async function runOne(opts: RunOptions, d: DeviceEntry, path: string): Promise<D
     else if (result.filesUnreadable) result.status = 'partial';
   } catch (err) {
     result.status = 'failed';
-    result.error = errorFacts(err, ctx.step, opts.now());
+    const gone = !(err instanceof FlashbackError && err.code === 'ERR_INTERRUPTED') && (await probe(path))?.id !== d.id;
+    result.error = errorFacts(
+      gone && !(err instanceof FlashbackError && err.hint === GONE_HINT)
+        ? new FlashbackError('ERR_IO', `the device was removed or failed during ${ctx.step} (${errorMessage(err)})`, { hint: GONE_HINT, cause: err })
+        : err,
+      ctx.step,
+      opts.now(),
+    );
   }
   const facts = ctx.facts;
   facts.time = opts.now().toISOString();

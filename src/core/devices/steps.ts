@@ -38,7 +38,7 @@ export interface StepContext {
   saveNote?: (facts: DeviceFacts) => Promise<void>;
 }
 
-const GONE_HINT = 'the device was removed or failed; plug it in again and rerun: what was already saved is kept';
+export const GONE_HINT = 'the device was removed or failed; plug it in again and rerun: what was already saved is kept';
 
 export async function runSteps(ctx: StepContext): Promise<void> {
   const { opts, device } = ctx;
