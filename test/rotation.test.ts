@@ -208,6 +208,12 @@ test('status with an injected clock: fresh, overdue, never used; with no device 
   renameSync(e.media, join(e.dir, 'unplugged'));
   mkdirSync(e.media);
   const now = { FLASHBACK_NOW: '2024-05-11T10:01:00Z' }; // the injected clock ticks: the runs took a few seconds
+  let r = await e.run(['run', 'blue'], now);
+  assert.equal(r.code, 1, 'a device named on the command line that is not connected is an error');
+  assert.match(r.stdout, /blue +not connected/);
+  r = await e.run(['run', 'nosuch'], now);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no device named "nosuch" is registered\n  hint: registered devices: blue, red, green/);
   const st = await status(e, now);
   const by = Object.fromEntries(st.devices.map((d) => [d.name, d]));
   assert.equal(by.blue.present, false);
