@@ -13,6 +13,10 @@ import { registerPrune } from './commands/prune.js';
 import { registerForget } from './commands/forget.js';
 import { registerRepair } from './commands/repair.js';
 import { registerCopy } from './commands/copy.js';
+import { registerConfig } from './commands/config.js';
+import { registerDevice } from './commands/device.js';
+import { registerStatus } from './commands/status.js';
+import { registerRun } from './commands/run.js';
 
 export interface Ctx {
   g: () => GlobalOptions;
@@ -71,6 +75,10 @@ export async function main(argv: string[]): Promise<void> {
   registerForget(program, ctx);
   registerRepair(program, ctx);
   registerCopy(program, ctx);
+  registerConfig(program, ctx);
+  registerDevice(program, ctx);
+  registerStatus(program, ctx);
+  registerRun(program, ctx);
   for (const c of program.commands) c.exitOverride();
 
   try {

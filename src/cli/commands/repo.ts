@@ -13,7 +13,7 @@ import { parseSize } from '../duration.js';
 import { UsageError } from '../exit.js';
 
 /** Tests may lower the KDF cost (never below what the format allows); users never need this. */
-function kdfParams(env: NodeJS.ProcessEnv): ScryptParams {
+export function kdfParams(env: NodeJS.ProcessEnv): ScryptParams {
   const n = Number(env.FLASHBACK_TEST_KDF_N);
   return Number.isInteger(n) && n >= 1024 && (n & (n - 1)) === 0 ? { ...DEFAULT_KDF, n } : DEFAULT_KDF;
 }

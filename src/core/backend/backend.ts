@@ -6,9 +6,9 @@
  *   exists, save() is a no-op (names are content hashes or random).
  * - load() of a missing file throws FlashbackError('ERR_NOT_FOUND'); a full device throws 'ERR_DEVICE_FULL'.
  * - list() yields only complete files (never temporary ones). A directory that does not exist lists as empty:
- *   optional directories (`scrub`, absent from repositories made before it) are created by the first save().
+ *   optional directories (`scrub`, `status`: absent from repositories made before them) are created by the first save().
  */
-export type FileType = 'config' | 'keys' | 'snapshots' | 'index' | 'data' | 'locks' | 'scrub';
+export type FileType = 'config' | 'keys' | 'snapshots' | 'index' | 'data' | 'locks' | 'scrub' | 'status';
 
 export interface FileInfo {
   name: string;
