@@ -131,3 +131,16 @@ test('an unreadable source file: reported, counted, snapshot saved, exit code 3'
   const ls = await r.run(['ls', 'latest']);
   assert.ok(ls.stdout.includes('c.bin') && !ls.stdout.includes('secret.txt'));
 });
+
+test('a repository that vanished mid-run (device pulled, empty mount point left) is never recreated on the host disk', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  const backend = new LocalBackend(r.repo);
+  const { renameSync, existsSync } = await import('node:fs');
+  renameSync(r.repo, `${r.repo}.pulled`);
+  mkdirSync(r.repo); // the empty mount point
+  await assert.rejects(backend.save('data', 'ab'.repeat(32), Buffer.from('pack')), (e: Error & { code?: string; hint?: string }) => e.code === 'ERR_IO' && /is gone/.test(e.message) && /plug it in again/.test(e.hint ?? ''));
+  await assert.rejects(backend.save('scrub', 'cd'.repeat(32), Buffer.from('record')), /is gone/);
+  assert.deepEqual(readdirSync(r.repo), [], 'nothing was written into the empty mount point');
+  assert.ok(!existsSync(join(r.repo, 'data')));
+});

@@ -66,6 +66,16 @@ export class LocalBackend implements Backend {
         // a copy of the repository may have lost its empty sub-directories (git, some sync tools), and optional
         // directories (scrub/) do not exist until their first file
         if (!isErrno(err, 'ENOENT')) throw err;
+        // ...but never where the repository itself is gone: a stick pulled out leaves an empty mount point,
+        // and recreating data/xx there would write backups onto the laptop's own disk
+        try {
+          await fsp.stat(join(this.location, 'config'));
+        } catch (cause) {
+          throw new FlashbackError('ERR_IO', `the repository at ${this.location} is gone (its config file cannot be found)`, {
+            hint: 'the device was removed or failed; plug it in again and rerun: what was already saved is kept',
+            cause,
+          });
+        }
         await fsp.mkdir(join(final, '..'), { recursive: true });
         fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
       }
