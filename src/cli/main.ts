@@ -17,6 +17,7 @@ import { registerConfig } from './commands/config.js';
 import { registerDevice } from './commands/device.js';
 import { registerStatus } from './commands/status.js';
 import { registerRun } from './commands/run.js';
+import { registerWatch } from './commands/watch.js';
 
 export interface Ctx {
   g: () => GlobalOptions;
@@ -79,6 +80,7 @@ export async function main(argv: string[]): Promise<void> {
   registerDevice(program, ctx);
   registerStatus(program, ctx);
   registerRun(program, ctx);
+  registerWatch(program, ctx);
   for (const c of program.commands) c.exitOverride();
 
   try {

@@ -19,7 +19,7 @@ function notify(summary: string, body: string): void {
 }
 
 /** Prints the run as it goes: a line per step, a progress line while a step has one, the end of each device. */
-function eventPrinter(out: Printer, notifyOn: boolean): (e: RunEvent) => void {
+export function eventPrinter(out: Printer, notifyOn: boolean): (e: RunEvent) => void {
   let progress: { p: Progress; timer: NodeJS.Timeout; state: () => ProgressState } | undefined;
   const stop = () => {
     if (!progress) return;
@@ -55,7 +55,7 @@ function eventPrinter(out: Printer, notifyOn: boolean): (e: RunEvent) => void {
   };
 }
 
-function summaryLine(r: DeviceResult): string {
+export function summaryLine(r: DeviceResult): string {
   switch (r.status) {
     case 'absent':
       return 'not connected';

@@ -66,8 +66,18 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Lock files this process holds right now. A lock file of this very process that is not among them was left
+ * by an earlier command of the same long-running process (watch) whose release failed: the device was pulled
+ * out. It is stale, though its pid is alive.
+ */
+const held = new Set<string>();
+
 /** Why a lock record is stale, or undefined when its owner may still be running. */
-export function staleReason(rec: LockRecord, now: number, me = hostname()): string | undefined {
+export function staleReason(rec: LockRecord, now: number, me = hostname(), name?: string): string | undefined {
+  if (rec.hostname === me && rec.pid === process.pid && name !== undefined && !held.has(name)) {
+    return 'left by an earlier run of this process (its release failed)';
+  }
   if (rec.hostname === me) {
     if (!alive(rec.pid)) return `process ${rec.pid} is not running`;
     const start = processStart(rec.pid);
@@ -101,6 +111,7 @@ async function readLocks(repo: Repository, skip: string): Promise<Seen[]> {
 /** Writes a lock file (exported for tests that stage other hosts' locks). */
 export async function writeLock(repo: Repository, rec: LockRecord): Promise<string> {
   const name = randomBytes(32).toString('hex');
+  if (rec.pid === process.pid) held.add(name);
   await repo.backend.save('locks', name, sealFile(repo.keys.encKey, LOCK_AAD, Buffer.from(JSON.stringify(rec)), 3));
   return name;
 }
@@ -124,7 +135,7 @@ export async function lockRepository(repo: Repository, exclusive: boolean, opts:
   for (let attempt = 0; ; attempt++) {
     let conflict: LockRecord | undefined;
     for (const { name: other, rec: o } of await readLocks(repo, name)) {
-      const why = staleReason(o, now(), me);
+      const why = staleReason(o, now(), me, other);
       if (why) {
         await repo.backend.remove('locks', other).catch(() => undefined);
         opts.onStale?.(o, why);
@@ -133,6 +144,7 @@ export async function lockRepository(repo: Repository, exclusive: boolean, opts:
       }
     }
     if (!conflict) break;
+    held.delete(name);
     await repo.backend.remove('locks', name);
     if (now() >= deadline) {
       throw new FlashbackError('ERR_LOCKED', `repository is ${describe(conflict)}`, {
@@ -152,6 +164,7 @@ export async function lockRepository(repo: Repository, exclusive: boolean, opts:
       const next = await writeLock(repo, rec());
       const old = name;
       name = next;
+      held.delete(old);
       await repo.backend.remove('locks', old);
     } catch (err) {
       lost ??= err as Error;
@@ -185,6 +198,7 @@ export async function lockRepository(repo: Repository, exclusive: boolean, opts:
       released = true;
       clearInterval(timer);
       await refreshing;
+      held.delete(name);
       await repo.backend.remove('locks', name).catch(() => undefined);
     },
   };
@@ -206,7 +220,7 @@ export async function removeLocks(repo: Repository, all: boolean, now = Date.now
       } catch {
         continue;
       }
-      if (!staleReason(rec, now)) continue;
+      if (!staleReason(rec, now, hostname(), name)) continue;
     }
     await repo.backend.remove('locks', name);
     n++;
