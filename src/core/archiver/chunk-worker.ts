@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
 import { Chunker, chunkFile, gearTable, type ChunkScratch } from '../chunker/fastcdc.js';
-import { compress } from '../crypto/compress.js';
+import { compressInto } from '../crypto/compress.js';
 import { seal } from '../crypto/crypto.js';
 import { BlobIndex, type SharedBlobIndexState } from '../index/blob-index.js';
 import { blobAad } from '../repository/blob-aad.js';
@@ -58,6 +58,8 @@ const credit = new Int32Array(init.credit);
 const encKey = Buffer.from(init.encKey);
 const idKey = Buffer.from(init.idKey);
 const scratch: ChunkScratch = {};
+/** chunks are compressed into this reused buffer (≈ max chunk size): no dead buffer per chunk between collections */
+const packed: { buf?: Buffer } = {};
 
 function waitForCredit(): void {
   for (;;) {
@@ -107,7 +109,7 @@ function processFile(t: FileTask): void {
         batch.push({ id, compression: 0, rawLength: chunk.length });
         continue;
       }
-      const c = compress(chunk, init.level);
+      const c = compressInto(chunk, init.level, packed);
       const sealed = seal(encKey, blobAad(0, id), c.bytes);
       waitForCredit();
       Atomics.add(credit, init.slot, sealed.length);

@@ -8,7 +8,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { closeSync, constants as C, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { decodeBlob } from '../repository/blob-codec.js';
+import { decodeBlob, type DecodeScratch } from '../repository/blob-codec.js';
 import { applyNode } from '../fs/meta.js';
 import type { Node } from '../model/node.js';
 
@@ -58,6 +58,8 @@ export interface RestoreReply {
 const { encKey, idKey } = workerData as { encKey: Uint8Array; idKey: Uint8Array };
 const BLOCK = 64 * 1024;
 const ZERO = Buffer.alloc(BLOCK);
+/** every blob is decompressed into this buffer (grown to the largest blob): no dead buffers between collections */
+const scratch: DecodeScratch = {};
 
 function writeAll(fd: number, data: Buffer, pos: number): void {
   let off = 0;
@@ -95,7 +97,7 @@ function write(m: Extract<RestoreRequest, { kind: 'write' }>): RestoreReply['res
     let plain: Buffer | undefined;
     let error: string | undefined;
     try {
-      plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId);
+      plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
     } catch (err) {
       error = (err as Error).message;
     }
@@ -142,7 +144,7 @@ function finish(m: Extract<RestoreRequest, { kind: 'finish' }>): RestoreReply['r
 function verify(m: Extract<RestoreRequest, { kind: 'verify' }>): RestoreReply['results'] {
   return m.blobs.map((b, i) => {
     try {
-      decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId);
+      decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
       return { job: i };
     } catch (err) {
       return { job: i, error: (err as Error).message };

@@ -1,5 +1,10 @@
 /** zstd compression of blobs and metadata files (design.md §7): keep the raw bytes when zstd saves < 1/16. */
+import { createRequire } from 'node:module';
 import { Compressor, Decompressor } from 'zstd-napi';
+
+const binding = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js');
+let dctx: InstanceType<typeof binding.DCtx> | undefined;
+let cctx: InstanceType<typeof binding.CCtx> | undefined;
 
 export const COMPRESSION_NONE = 0;
 export const COMPRESSION_ZSTD = 1;
@@ -25,4 +30,29 @@ export function decompress(data: Uint8Array, compression: number): Buffer {
   if (compression !== COMPRESSION_ZSTD) throw new Error(`unknown compression ${compression}`);
   decompressor ??= new Decompressor();
   return decompressor.decompress(data);
+}
+
+/**
+ * Decompresses into `out`, a buffer the caller reuses (at least the expected size), and returns a view of the
+ * bytes written: no allocation per blob, so a worker does not pile up dead buffers between collections.
+ */
+export function decompressInto(data: Uint8Array, compression: number, out: Buffer): Buffer {
+  if (compression === COMPRESSION_NONE) return Buffer.from(data.buffer, data.byteOffset, data.length);
+  if (compression !== COMPRESSION_ZSTD) throw new Error(`unknown compression ${compression}`);
+  dctx ??= new binding.DCtx();
+  return out.subarray(0, dctx.decompress(out, data));
+}
+
+/**
+ * Like `compress`, but into `scratch.buf` (grown as needed, reused by the caller): the result is valid until the
+ * next call with the same scratch. Used by the chunk workers, which seal (copy) it right away.
+ */
+export function compressInto(data: Uint8Array, level: number, scratch: { buf?: Buffer }): { bytes: Uint8Array; compression: 0 | 1 } {
+  if (data.length < 64) return { bytes: data, compression: COMPRESSION_NONE };
+  const bound = binding.compressBound(data.length);
+  if (!scratch.buf || scratch.buf.length < bound) scratch.buf = Buffer.allocUnsafeSlow(bound);
+  cctx ??= new binding.CCtx();
+  const n = cctx.compress(scratch.buf, data, level);
+  if (n > data.length - (data.length >>> 4)) return { bytes: data, compression: COMPRESSION_NONE };
+  return { bytes: scratch.buf.subarray(0, n), compression: COMPRESSION_ZSTD };
 }

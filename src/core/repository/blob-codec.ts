@@ -1,7 +1,7 @@
 /** Opening a stored blob (design.md §7): authenticate, decompress, check the keyed id. Pure; used by workers too. */
 import { createHmac } from 'node:crypto';
 import { open } from '../crypto/crypto.js';
-import { decompress } from '../crypto/compress.js';
+import { decompress, decompressInto } from '../crypto/compress.js';
 import { DamageError } from '../errors/errors.js';
 import { blobAad } from './blob-aad.js';
 
@@ -11,14 +11,22 @@ export interface BlobMeta {
   rawLength: number;
 }
 
-export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string): Buffer {
+/** Reused output buffer for decodeBlob (one per thread); the result is valid until the next call with it. */
+export interface DecodeScratch {
+  buf?: Buffer;
+}
+
+export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string, scratch?: DecodeScratch): Buffer {
   const idHex = Buffer.from(id).toString('hex');
   const file = `data/${packId.slice(0, 2)}/${packId}`;
   const stored = open(encKey, blobAad(meta.type, id), sealed);
   if (!stored) throw new DamageError(file, `blob ${idHex} fails authentication`, { blob: idHex });
   let plain: Buffer;
   try {
-    plain = decompress(stored, meta.compression);
+    if (scratch) {
+      if (!scratch.buf || scratch.buf.length < meta.rawLength) scratch.buf = Buffer.allocUnsafeSlow(meta.rawLength);
+      plain = decompressInto(stored, meta.compression, scratch.buf);
+    } else plain = decompress(stored, meta.compression);
   } catch (cause) {
     throw new DamageError(file, `blob ${idHex} cannot be decompressed`, { blob: idHex, cause });
   }

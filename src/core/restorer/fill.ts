@@ -1,7 +1,11 @@
 /**
- * Fills the restored files: every needed pack is read once, in slices of bounded size, and handed to the
- * restore workers, which verify the blobs and write them in place; a file is finished (size, metadata) by a
- * worker once its last blob is written. The main thread only reads packs and keeps count.
+ * Fills the restored files, one batch of files at a time (the restorer walks the plan in bounded batches):
+ * the packs a batch needs are read once each, in slices of bounded size, and handed to the restore workers,
+ * which verify the blobs and write them in place; a file is finished (size, metadata) by a worker once its
+ * last blob is written. The main thread only reads packs and keeps count.
+ *
+ * Memory: the jobs of the batches not yet finished, and at most `pool.size * 2` requests in flight (each at most
+ * 8 MiB sealed, 16 MiB plain). A blob shared by files of two batches is read twice.
  */
 import type { BlobLocation } from '../index/blob-index.js';
 import type { Node } from '../model/node.js';
@@ -44,17 +48,20 @@ const FINISH_BATCH = 256;
 export class Filler {
   private inflight = new Set<Promise<void>>();
   private finishQueue: FinishTarget[] = [];
+  /** jobs added and not finished yet, by index */
+  private live = new Map<number, FileJob>();
 
   constructor(
     private readonly repo: Repository,
     private readonly pool: BlobWorkerPool,
-    private readonly jobs: FileJob[],
     private readonly ev: FillEvents,
   ) {}
 
-  async run(): Promise<void> {
+  /** Fills a batch of files; resolves once all its reads are dispatched (the workers may still be writing). */
+  async add(jobs: FileJob[]): Promise<void> {
     const byPack = new Map<string, Map<string, Blob>>();
-    for (const job of this.jobs) {
+    for (const job of jobs) {
+      this.live.set(job.index, job);
       let pos = 0;
       for (const id of job.node.content ?? []) {
         const found = this.repo.lookup(id);
@@ -80,6 +87,10 @@ export class Filler {
         await this.dispatch(packId, slice);
       }
     }
+  }
+
+  /** Waits for every write, then finishes the remaining files. */
+  async close(): Promise<void> {
     while (this.inflight.size) await Promise.race(this.inflight);
     this.flushFinish();
     while (this.inflight.size) await Promise.race(this.inflight);
@@ -152,13 +163,18 @@ export class Filler {
       this.pool.run({ kind: 'finish', files, owner: this.ev.owner }).then(
         (results: RestoreReply['results']) => {
           for (const r of results) {
-            const job = this.jobs[r.job];
+            const job = this.live.get(r.job)!;
+            this.live.delete(r.job);
             if (r.error !== undefined) this.ev.fail(job, r.error);
             for (const w of r.warnings ?? []) this.ev.warn(job, w);
             this.ev.done(job);
           }
         },
-        (err) => files.forEach((f) => this.ev.fail(this.jobs[f.job], errorMessage(err))),
+        (err) =>
+          files.forEach((f) => {
+            this.ev.fail(this.live.get(f.job)!, errorMessage(err));
+            this.live.delete(f.job);
+          }),
       ),
     );
   }

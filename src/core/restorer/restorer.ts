@@ -1,6 +1,7 @@
 /**
- * Restore: creates the planned entries under the target, then fills files pack by pack (each pack is read once,
- * in the order files need them), then hardlinks, then directory metadata deepest first. Nothing is ever written
+ * Restore: walks the plan in batches of files: creates each batch's entries under the target and fills its files
+ * pack by pack (each pack region read once per batch, in the order files need them) while the next batch is
+ * walked; then hardlinks, then directory metadata deepest first. Nothing is ever written
  * through a symlink or outside the target: every parent is a directory this restore created or checked with
  * lstat, files are opened with O_NOFOLLOW, and names were validated when the trees were decoded.
  */
@@ -10,10 +11,17 @@ import { FlashbackError, errorMessage, isErrno } from '../errors/errors.js';
 import { applyNode, createSpecial } from '../fs/meta.js';
 import type { Node } from '../model/node.js';
 import type { Repository } from '../repository/repository.js';
-import { planRestore, relPath, type PlanEntry, type PlanOptions } from './plan.js';
+import { walkPlan, planTotals, relPath, type PlanEntry, type PlanOptions } from './plan.js';
 import { verifyFile } from './write.js';
 import { Filler, type FileJob } from './fill.js';
 import { BlobWorkerPool } from '../blobwork/pool.js';
+
+/**
+ * Files are created and filled in batches of this many files or bytes (whichever comes first): enough to read
+ * each pack region in few, large slices, few enough to keep the jobs in memory small (~1 KB per file).
+ */
+const BATCH_FILES = 4096;
+const BATCH_BYTES = 256 * 1024 * 1024;
 
 export interface RestoreOptions extends PlanOptions {
   target: string;
@@ -42,6 +50,8 @@ export class Restorer {
   /** directories this restore created (latin1 keys): nothing can be in the way inside them */
   private readonly fresh = new Set<string>();
   private jobCount = 0;
+  /** finished files waiting for --verify */
+  private toVerify: FileJob[] = [];
 
   constructor(
     private readonly repo: Repository,
@@ -59,41 +69,65 @@ export class Restorer {
 
   async run(): Promise<RestoreState> {
     await this.repo.loadIndex();
-    const plan = await planRestore(this.repo, this.treeId, this.opts);
-    this.state.totalFiles = plan.files;
-    this.state.totalBytes = plan.bytes;
+    // a first walk only counts (for progress); the second streams the plan: trees are walked twice so that
+    // no more than one batch of entries is held (the whole plan of Linux 6.1 took ~90 MB of heap)
+    const totals = await planTotals(this.repo, this.treeId, this.opts);
+    this.state.totalFiles = totals.files;
+    this.state.totalBytes = totals.bytes;
     if (!existsSync(this.target)) this.fresh.add(this.target.toString('latin1'));
     mkdirSync(this.target, { recursive: true });
     if (!lstatSync(this.target).isDirectory()) throw new FlashbackError('ERR_USAGE', `restore target ${this.opts.target} is not a directory`);
-    const jobs: FileJob[] = [];
+    // held for the whole restore: directories (metadata is applied last, deepest first) and hardlinks, not files
+    const dirs: { path: Buffer; node: Node; depth: number }[] = [];
     const links: { path: Buffer; first: Buffer }[] = [];
     const firstLink = new Map<string, Buffer>();
-    for (const e of plan.entries) {
-      this.checkAbort();
-      const path = relPath(this.target, e.rel);
+    const pool = new BlobWorkerPool(this.repo.keys);
+    try {
+      const filler = this.filler(pool);
+      let batch: FileJob[] = [];
+      let batchBytes = 0;
       try {
-        const n = e.node;
-        if (n.type === 'file' && n.error) {
-          // marked by repair snapshots: its data is lost; writing an empty or partial file would hide that
-          this.warn(path, `not restored: ${n.error}`);
-          continue;
-        }
-        if (n.type === 'file' && n.links > 1) {
-          const key = `${n.deviceId}:${n.inode}`;
-          const first = firstLink.get(key);
-          if (first) {
-            links.push({ path, first });
-            continue;
+        await walkPlan(this.repo, this.treeId, this.opts, (e) => {
+          this.checkAbort();
+          const path = relPath(this.target, e.rel);
+          try {
+            const n = e.node;
+            if (n.type === 'dir') dirs.push({ path, node: n, depth: e.depth });
+            if (n.type === 'file' && n.error) {
+              // marked by repair snapshots: its data is lost; writing an empty or partial file would hide that
+              this.warn(path, `not restored: ${n.error}`);
+              return;
+            }
+            if (n.type === 'file' && n.links > 1) {
+              const key = `${n.deviceId}:${n.inode}`;
+              const first = firstLink.get(key);
+              if (first) {
+                links.push({ path, first });
+                return;
+              }
+              firstLink.set(key, path);
+            }
+            const job = this.create(path, e);
+            if (!job) return;
+            batch.push(job);
+            batchBytes += job.node.size;
+          } catch (err) {
+            this.warn(path, errorMessage(err));
           }
-          firstLink.set(key, path);
-        }
-        const job = this.create(path, e);
-        if (job) jobs.push(job);
-      } catch (err) {
-        this.warn(path, errorMessage(err));
+          if (batch.length < BATCH_FILES && batchBytes < BATCH_BYTES) return;
+          const full = batch;
+          batch = [];
+          batchBytes = 0;
+          return filler.add(full).then(() => this.verifyDone());
+        });
+        await filler.add(batch);
+      } finally {
+        await filler.close(); // also when interrupted: the writes in flight finish and their files are finished
       }
+      await this.verifyDone();
+    } finally {
+      await pool.close();
     }
-    await this.fill(jobs);
     this.checkAbort();
     for (const l of links) {
       try {
@@ -103,9 +137,8 @@ export class Restorer {
         this.warn(l.path, `cannot create hardlink: ${errorMessage(err)}`);
       }
     }
-    if (this.opts.verify) await this.verify(jobs);
-    const dirs = plan.entries.filter((e) => e.node.type === 'dir').sort((a, b) => b.depth - a.depth);
-    for (const d of dirs) this.applyMeta(relPath(this.target, d.rel), d.node);
+    dirs.sort((a, b) => b.depth - a.depth);
+    for (const d of dirs) this.applyMeta(d.path, d.node);
     return this.state;
   }
 
@@ -167,21 +200,19 @@ export class Restorer {
     return { index: this.jobCount++, path, node: n, remaining: n.content?.length ?? 0, failed: false, end: 0 };
   }
 
-  private async fill(jobs: FileJob[]): Promise<void> {
-    const pool = new BlobWorkerPool(this.repo.keys);
-    try {
-      await new Filler(this.repo, pool, jobs, {
-        sparse: this.opts.sparse !== false,
-        owner: this.owner,
-        aborted: () => !!this.opts.signal?.aborted,
-        fail: (job, message) => this.fail(job, message),
-        warn: (job, message) => this.warn(job.path, message),
-        done: () => this.state.files++,
-        bytes: (n) => (this.state.bytes += n),
-      }).run();
-    } finally {
-      await pool.close();
-    }
+  private filler(pool: BlobWorkerPool): Filler {
+    return new Filler(this.repo, pool, {
+      sparse: this.opts.sparse !== false,
+      owner: this.owner,
+      aborted: () => !!this.opts.signal?.aborted,
+      fail: (job, message) => this.fail(job, message),
+      warn: (job, message) => this.warn(job.path, message),
+      done: (job) => {
+        this.state.files++;
+        if (this.opts.verify) this.toVerify.push(job);
+      },
+      bytes: (n) => (this.state.bytes += n),
+    });
   }
 
   private fail(job: FileJob, message: string): void {
@@ -189,7 +220,9 @@ export class Restorer {
     job.failed = true;
   }
 
-  private async verify(jobs: FileJob[]): Promise<void> {
+  /** --verify: re-reads the files finished so far (their content is final; hardlinks come later, as names) */
+  private async verifyDone(): Promise<void> {
+    const jobs = this.toVerify.splice(0);
     await runLimited(jobs, 4, async (job) => {
       if (job.failed) return;
       const sizes = (job.node.content ?? []).map((id) => this.repo.lookup(id)?.loc.rawLength ?? -1);
