@@ -108,7 +108,7 @@ test('a device pulled out mid-backup: clear error; after plugging it in again th
   mkdirSync(src);
   writeFileSync(join(src, 'first.txt'), 'first\n');
   assert.equal((await r.run(['backup', src])).code, 0);
-  for (let i = 0; i < 10; i++) writeFileSync(join(src, `big-${i}.bin`), prng(`yank${i}`, 8 * 1024 * 1024));
+  for (let i = 0; i < 24; i++) writeFileSync(join(src, `big-${i}.bin`), prng(`yank${i}`, 8 * 1024 * 1024)); // ~12 packs: the pull-out lands mid-backup
   const running = await backupUntilPacks(r, src, 3);
   const pid = fuseDaemonPid(dev.dir);
   assert.ok(pid, 'found the FUSE daemon');
