@@ -13,7 +13,9 @@ export class BlobWorkerPool {
 
   constructor(keys: { encKey: Uint8Array; idKey: Uint8Array }, threads = Math.max(1, Math.min(availableParallelism(), 4))) {
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { encKey: keys.encKey, idKey: keys.idKey } });
+      // a small young generation: blob work allocates short-lived buffers, and V8 would otherwise let ~40 MiB of
+      // semi-spaces pile up per worker before collecting (docs/architecture.md "Memory budget")
+      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { encKey: keys.encKey, idKey: keys.idKey }, resourceLimits: { maxYoungGenerationSizeMb: 6 } });
       w.on('message', (m: RestoreReply) => {
         const p = this.waiting.get(m.req);
         if (!p) return;
