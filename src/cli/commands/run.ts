@@ -8,6 +8,10 @@ import { createProgress, formatBytes, type Progress, type ProgressState } from '
 import type { Printer } from '../printer.js';
 import { addConfigOption, clock, loadRotation, passwordProvider, type ConfigFlag } from '../rotation.js';
 import type { Ctx } from '../main.js';
+import type { FlashbackConfig } from '../../core/devices/config.js';
+import type { HostEnv } from '../../core/devices/paths.js';
+import type { StateStore } from '../../core/devices/state.js';
+import { FlashbackError } from '../../core/errors/errors.js';
 
 const VERB: Record<string, string> = { backup: 'backing up', forget: 'applying the retention policy', prune: 'pruning', scrub: 'scrubbing', record: 'recording the result' };
 
@@ -77,6 +81,28 @@ export function summaryLine(r: DeviceResult): string {
   }
 }
 
+/** runDevices with what the CLI supplies: zone, host name, passphrases (prompting unless unattended), Ctrl-C. */
+export function runWith(
+  ctx: Ctx,
+  o: { env: HostEnv; config: FlashbackConfig; state: StateStore; names: string[]; now: () => Date; unattended: boolean; onEvent: (e: RunEvent) => void },
+): Promise<RunResult> {
+  const pw = passwordProvider(ctx.g(), o.config, o.env, o.unattended);
+  return runDevices({
+    config: o.config,
+    env: o.env,
+    state: o.state,
+    names: o.names,
+    now: o.now,
+    timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    hostname: hostname(),
+    password: (d) =>
+      pw(d, `enter passphrase for device ${d.name}: `) ??
+      Promise.reject(new FlashbackError('ERR_NO_PASSWORD', `no unattended passphrase for ${d.name}`, { hint: 'set [password] command or file in the configuration file (docs/rotation.md)' })),
+    signal: ctx.signal,
+    onEvent: o.onEvent,
+  });
+}
+
 export function exitCodeOfRun(r: RunResult, named: boolean): number {
   if (r.interrupted) return EXIT.interrupted;
   if (r.devices.some((d) => d.status === 'failed' || d.status === 'ambiguous' || (named && d.status === 'absent'))) return EXIT.error;
@@ -94,19 +120,7 @@ export function registerRun(program: Command, ctx: Ctx): void {
       const now = clock();
       const { env, loaded, state } = await loadRotation(f, out);
       const cfg = loaded.config;
-      const pw = passwordProvider(ctx.g(), cfg, env);
-      const result = await runDevices({
-        config: cfg,
-        env,
-        state,
-        names,
-        now,
-        timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-        hostname: hostname(),
-        password: (d) => pw(d, `enter passphrase for device ${d.name}: `)!,
-        signal: ctx.signal,
-        onEvent: eventPrinter(out, !!f.notify),
-      });
+      const result = await runWith(ctx, { env, config: cfg, state, names, now, unattended: false, onEvent: eventPrinter(out, !!f.notify) });
       const ran = result.devices.filter((d) => d.status !== 'absent');
       if (out.json) {
         out.jsonLine({ message_type: 'summary', devices: result.devices.map(({ facts, ...r }) => ({ ...r, facts: facts ?? null })), unregistered: result.unregistered, interrupted: result.interrupted });

@@ -1,20 +1,18 @@
 /** watch: run registered devices when they are plugged in; install-service: a systemd user unit for it. */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { discover } from '../../core/devices/discover.js';
 import { loadConfig } from '../../core/devices/files.js';
 import { configPath } from '../../core/devices/paths.js';
-import { runDevices } from '../../core/devices/run.js';
 import { watchDevices } from '../../core/devices/watch.js';
 import { FlashbackError } from '../../core/errors/errors.js';
 import { parseDuration } from '../duration.js';
 import { EXIT } from '../exit.js';
-import { addConfigOption, clock, hostEnv, loadRotation, passwordProvider, passwordSource, type ConfigFlag } from '../rotation.js';
-import { eventPrinter, summaryLine } from './run.js';
+import { addConfigOption, clock, hostEnv, loadRotation, passwordSource, type ConfigFlag } from '../rotation.js';
+import { eventPrinter, runWith, summaryLine } from './run.js';
 import type { Ctx } from '../main.js';
 
 interface WatchFlags extends ConfigFlag {
@@ -65,20 +63,8 @@ export function registerWatch(program: Command, ctx: Ctx): void {
           return { present };
         },
         run: async (names) => {
-          const cfg = (await loadConfig(configPath(env, f.config))).config;
-          const pw = passwordProvider(ctx.g(), cfg, env, true);
-          return runDevices({
-            config: cfg,
-            env,
-            state,
-            names,
-            now,
-            timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
-            hostname: hostname(),
-            password: (dev) => pw(dev, '') ?? Promise.reject(new FlashbackError('ERR_NO_PASSWORD', `no unattended passphrase for ${dev.name}`)),
-            signal: ctx.signal,
-            onEvent: printer,
-          });
+          const config = (await loadConfig(configPath(env, f.config))).config;
+          return runWith(ctx, { env, config, state, names, now, unattended: true, onEvent: printer });
         },
         onEvent: (e) => {
           if (e.type === 'connected') out.info(`${stamp()} ${e.name}: connected at ${e.path}; starting in ${(e.runInMs / 1000).toFixed(1)} s`);

@@ -128,7 +128,8 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async *listNames(type: FileType): AsyncIterable<string> {
+  /** every entry (directory, name) of the directories holding files of `type`; a missing directory has none */
+  private async *entries(type: FileType): AsyncIterable<[string, string]> {
     if (type === 'config') return;
     const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];
     for (const dir of dirs) {
@@ -139,8 +140,12 @@ export class LocalBackend implements Backend {
         if (isErrno(err, 'ENOENT')) continue;
         throw ioError(dir, err);
       }
-      for (const name of names.sort()) if (HEX.test(name)) yield name;
+      for (const name of names.sort()) yield [dir, name];
     }
+  }
+
+  async *listNames(type: FileType): AsyncIterable<string> {
+    for await (const [, name] of this.entries(type)) if (HEX.test(name)) yield name;
   }
 
   async *list(type: FileType): AsyncIterable<FileInfo> {
@@ -166,24 +171,13 @@ export class LocalBackend implements Backend {
   }
 
   async removeTemporary(type: FileType): Promise<number> {
-    if (type === 'config') return 0;
-    const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];
     let n = 0;
-    for (const dir of dirs) {
-      let names: string[];
-      try {
-        names = await fsp.readdir(dir);
-      } catch (err) {
-        if (isErrno(err, 'ENOENT')) continue;
-        throw ioError(dir, err);
-      }
-      for (const name of names) {
-        if (!name.endsWith('.tmp')) continue;
-        await fsp.unlink(join(dir, name)).catch((err) => {
-          if (!isErrno(err, 'ENOENT')) throw ioError(join(dir, name), err);
-        });
-        n++;
-      }
+    for await (const [dir, name] of this.entries(type)) {
+      if (!name.endsWith('.tmp')) continue;
+      await fsp.unlink(join(dir, name)).catch((err) => {
+        if (!isErrno(err, 'ENOENT')) throw ioError(join(dir, name), err);
+      });
+      n++;
     }
     return n;
   }
