@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypto.h"
+
 #define MAX_ARGS 6
 /* getpw*_r / getgr*_r scratch buffers grow up to this size on ERANGE (huge groups). */
 #define MAX_NSS_BUF (16 * 1024 * 1024)
@@ -537,6 +539,10 @@ NAPI_MODULE_INIT() {
     napi_value fn;
     CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
     CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
+  }
+  if (flashback_crypto_init(env, exports) != napi_ok) {
+    napi_throw_error(env, "ERR_CRYPTO", "cannot set up OpenSSL contexts");
+    return NULL;
   }
   return exports;
 }

@@ -1,55 +1,21 @@
 /**
  * Worker thread of the backup pipeline: reads a file, cuts it into chunks, computes each chunk's keyed id,
- * and — unless the repository already holds that id — compresses and seals it. Results stream back to the
- * main thread chunk by chunk; a shared credit counter bounds the bytes in flight (memory is budgeted).
+ * and — unless the repository already holds that id — compresses and seals it. Files come in batches and
+ * results go back in batches (one message for many small files, one per 4 MiB for big ones); a shared credit
+ * counter bounds the sealed bytes in flight (memory is budgeted).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
-import { createHmac } from 'node:crypto';
 import { Chunker, chunkFile, gearTable, type ChunkScratch } from '../chunker/fastcdc.js';
 import { compressInto } from '../crypto/compress.js';
-import { seal } from '../crypto/crypto.js';
-import { BlobIndex, type SharedBlobIndexState } from '../index/blob-index.js';
+import { hmac, sealInto, SEAL_OVERHEAD } from '../crypto/crypto.js';
+import { BlobIndex } from '../index/blob-index.js';
 import { blobAad } from '../repository/blob-aad.js';
+import { META_FIELDS, M_COMPRESSION, M_OFFSET, M_RAW, M_SEALED, M_TASK, type FileTask, type TaskMessage, type WorkerInit, type WorkerMessage } from './chunk-protocol.js';
 
-export interface WorkerInit {
-  slot: number;
-  encKey: Buffer;
-  idKey: Buffer;
-  chunkerKey: Buffer;
-  chunker: { min: number; avg: number; max: number };
-  level: number;
-  index: SharedBlobIndexState;
-  credit: SharedArrayBuffer;
-  creditLimit: number;
-}
-
-export interface FileTask {
-  task: number;
-  path: Uint8Array;
-  /** stat the walker saw: the worker reports a change if the file differs before or after reading */
-  size: number;
-  mtime: bigint;
-  /** the path is a symlink the user asked to follow (--follow-symlinks); otherwise never follow one */
-  follow?: boolean;
-}
-
-export interface ChunkMessage {
-  id: Uint8Array;
-  sealed?: Uint8Array;
-  compression: 0 | 1;
-  rawLength: number;
-}
-
-/** Chunks are batched per file (one message for a small file) and flushed every few MiB for big ones. */
-export interface WorkerMessage {
-  task: number;
-  chunks: ChunkMessage[];
-  done?: { bytes: number; changed?: string };
-  error?: { code: string; message: string };
-}
-
+/** A batch is sent when its sealed bytes reach this size, and at the end of every task message. */
 const BATCH_BYTES = 4 * 1024 * 1024;
+const MAX_BATCH_CHUNKS = 4096;
 
 const init = workerData as WorkerInit;
 const chunker = new Chunker(gearTable(Buffer.from(init.chunkerKey)), init.chunker);
@@ -60,6 +26,55 @@ const idKey = Buffer.from(init.idKey);
 const scratch: ChunkScratch = {};
 /** chunks are compressed into this reused buffer (≈ max chunk size): no dead buffer per chunk between collections */
 const packed: { buf?: Buffer } = {};
+
+/** The batch being filled: sealed bytes, ids and metadata, copied out (exact size) when sent. */
+let data = Buffer.allocUnsafeSlow(BATCH_BYTES);
+let used = 0;
+const ids = Buffer.allocUnsafeSlow(32 * MAX_BATCH_CHUNKS);
+const meta = new Float64Array(META_FIELDS * MAX_BATCH_CHUNKS);
+let chunks = 0;
+let files: WorkerMessage['files'] = [];
+
+function send(): void {
+  if (chunks === 0 && files.length === 0) return;
+  const out: WorkerMessage = {
+    data: data.buffer.slice(0, used),
+    ids: ids.buffer.slice(0, 32 * chunks),
+    meta: meta.slice(0, META_FIELDS * chunks),
+    files,
+  };
+  parentPort!.postMessage(out, [out.data, out.ids, out.meta.buffer as ArrayBuffer]);
+  used = 0;
+  chunks = 0;
+  files = [];
+}
+
+/** Appends one chunk's record; `plain` (compressed or raw bytes) is sealed into the batch unless undefined. */
+function addChunk(task: number, id: Buffer, rawLength: number, plain?: Uint8Array, compression = 0): void {
+  let sealedLength = 0;
+  let offset = -1;
+  if (plain) {
+    const need = plain.length + SEAL_OVERHEAD;
+    if (used + need > data.length || chunks === MAX_BATCH_CHUNKS) {
+      send();
+      if (need > data.length) data = Buffer.allocUnsafeSlow(need);
+    }
+    waitForCredit();
+    Atomics.add(credit, init.slot, need);
+    offset = used;
+    sealedLength = sealInto(encKey, blobAad(0, id), plain, data, used);
+    used += sealedLength;
+  } else if (chunks === MAX_BATCH_CHUNKS) send();
+  id.copy(ids, 32 * chunks);
+  const m = META_FIELDS * chunks;
+  meta[m + M_TASK] = task;
+  meta[m + M_OFFSET] = offset;
+  meta[m + M_SEALED] = sealedLength;
+  meta[m + M_RAW] = rawLength;
+  meta[m + M_COMPRESSION] = compression;
+  chunks++;
+  if (used >= BATCH_BYTES) send();
+}
 
 function waitForCredit(): void {
   for (;;) {
@@ -80,59 +95,43 @@ function openForRead(path: Buffer, follow: boolean): number {
   }
 }
 
-function processFile(t: FileTask): void {
-  const path = Buffer.from(t.path);
+function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
   let fd: number;
   try {
     fd = openForRead(path, !!t.follow);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    parentPort!.postMessage({ task: t.task, chunks: [], error: { code: e.code ?? 'EIO', message: e.message } } satisfies WorkerMessage);
+    files.push({ task: t.task, bytes: 0, error: { code: e.code ?? 'EIO', message: e.message } });
     return;
   }
   let bytes = 0;
-  let batch: ChunkMessage[] = [];
-  let transfer: ArrayBuffer[] = [];
-  let batchBytes = 0;
-  const flush = (last?: Omit<WorkerMessage, 'task' | 'chunks'>) => {
-    parentPort!.postMessage({ task: t.task, chunks: batch, ...last } satisfies WorkerMessage, transfer);
-    batch = [];
-    transfer = [];
-    batchBytes = 0;
-  };
   try {
     const before = fstatSync(fd, { bigint: true });
     for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch)) {
       bytes += chunk.length;
-      const id = createHmac('sha256', idKey).update(chunk).digest();
+      const id = hmac(idKey, chunk);
       if (known.has(id)) {
-        batch.push({ id, compression: 0, rawLength: chunk.length });
+        addChunk(t.task, id, chunk.length);
         continue;
       }
       const c = compressInto(chunk, init.level, packed);
-      const sealed = seal(encKey, blobAad(0, id), c.bytes);
-      waitForCredit();
-      Atomics.add(credit, init.slot, sealed.length);
-      // seal() allocates large outputs as their own ArrayBuffer, which can then be moved without a copy
-      const own = sealed.byteOffset === 0 && sealed.buffer.byteLength === sealed.length;
-      const ab = (own ? sealed.buffer : sealed.buffer.slice(sealed.byteOffset, sealed.byteOffset + sealed.length)) as ArrayBuffer;
-      batch.push({ id, sealed: new Uint8Array(ab), compression: c.compression, rawLength: chunk.length });
-      transfer.push(ab);
-      batchBytes += sealed.length;
-      if (batchBytes >= BATCH_BYTES) flush();
+      addChunk(t.task, id, chunk.length, c.bytes, c.compression);
     }
     const after = fstatSync(fd, { bigint: true });
     let changed: string | undefined;
     if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || after.ctimeNs !== before.ctimeNs) changed = 'changed while it was read';
     else if (BigInt(bytes) !== after.size) changed = `size changed while it was read (read ${bytes} of ${after.size} bytes)`;
     else if (before.mtimeNs !== t.mtime || Number(before.size) !== t.size) changed = 'changed between scan and read';
-    flush({ done: { bytes, changed } });
+    files.push({ task: t.task, bytes, changed });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    flush({ error: { code: e.code ?? 'EIO', message: e.message } });
+    files.push({ task: t.task, bytes: 0, error: { code: e.code ?? 'EIO', message: e.message } });
   } finally {
     closeSync(fd);
   }
 }
 
-parentPort!.on('message', (t: FileTask) => processFile(t));
+parentPort!.on('message', (m: TaskMessage) => {
+  m.tasks.forEach((t, i) => processFile(t, Buffer.from(m.paths.buffer, m.paths.byteOffset + (i ? m.ends[i - 1] : 0), m.ends[i] - (i ? m.ends[i - 1] : 0))));
+  send();
+});

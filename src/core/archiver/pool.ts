@@ -4,7 +4,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import type { FileTask, WorkerInit, WorkerMessage } from './chunk-worker.js';
+import { META_FIELDS, M_COMPRESSION, M_OFFSET, M_RAW, M_SEALED, M_TASK, type FileTask, type TaskMessage, type WorkerInit, type WorkerMessage } from './chunk-protocol.js';
 import type { SharedBlobIndexState } from '../index/blob-index.js';
 import type { Repository } from '../repository/repository.js';
 
@@ -27,7 +27,12 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-const TASKS_PER_WORKER = 4;
+/** Files queued per worker: enough that a worker never waits for the main thread between small files. */
+const TASKS_PER_WORKER = 64;
+/** Files sent in one message (the worker answers a message with one batch of results). */
+const TASKS_PER_MESSAGE = 16;
+/** A worker with fewer files than this queued gets whatever is waiting, even less than a full message. */
+const LOW_WATER = 8;
 const CREDIT_LIMIT = 16 * 1024 * 1024;
 
 export class ChunkPool {
@@ -40,13 +45,14 @@ export class ChunkPool {
   private nextTask = 1;
   private credit: Int32Array;
   private failed: unknown;
+  private flushScheduled = false;
 
   private readonly sab: SharedArrayBuffer;
 
   constructor(
     private readonly repo: Repository,
     private readonly index: SharedBlobIndexState,
-    private readonly threads = Math.max(1, Math.min(availableParallelism(), 8)),
+    private readonly threads = Number(process.env.FB_T) || Math.max(1, Math.min(availableParallelism(), 8)),
   ) {
     this.sab = new SharedArrayBuffer(4 * threads);
     this.credit = new Int32Array(this.sab);
@@ -96,31 +102,59 @@ export class ChunkPool {
     return done;
   }
 
-  private dispatch(): void {
+  /**
+   * Sends queued files to the least busy worker, in messages of TASKS_PER_MESSAGE files; a partial message only
+   * to a worker running low, or once the walker pauses (`force`, from setImmediate): one message per file
+   * would cost more than reading a small file.
+   */
+  private dispatch(force = false): void {
     while (this.queue.length) {
       let best = 0;
       for (let i = 1; i < this.workers.length; i++) if (this.inflight[i] < this.inflight[best]) best = i;
-      if (this.inflight[best] >= TASKS_PER_WORKER) return;
-      const { t, p } = this.queue.shift()!;
-      this.pending.set(t.task, p);
-      this.inflight[best]++;
-      this.workers[best].postMessage(t);
-      this.waiters.shift()?.();
+      const room = Math.min(TASKS_PER_WORKER - this.inflight[best], TASKS_PER_MESSAGE, this.queue.length);
+      if (room <= 0) return;
+      if (room < TASKS_PER_MESSAGE && this.inflight[best] >= LOW_WATER && !force) {
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => {
+            this.flushScheduled = false;
+            this.dispatch(true);
+          });
+        }
+        return;
+      }
+      const batch = this.queue.splice(0, room);
+      const ends = new Uint32Array(batch.length);
+      let size = 0;
+      for (const [i, { t }] of batch.entries()) ends[i] = size += t.path.length;
+      const paths = new Uint8Array(size);
+      const tasks: TaskMessage['tasks'] = [];
+      for (const [i, { t, p }] of batch.entries()) {
+        this.pending.set(t.task, p);
+        paths.set(t.path, i ? ends[i - 1] : 0);
+        tasks.push({ task: t.task, size: t.size, mtime: t.mtime, follow: t.follow });
+      }
+      this.inflight[best] += tasks.length;
+      this.workers[best].postMessage({ tasks, paths, ends } satisfies TaskMessage, [paths.buffer, ends.buffer]);
+      for (const w of this.waiters.splice(0, room)) w();
     }
   }
 
   private onMessage(slot: number, m: WorkerMessage): void {
-    // Chunks of one worker are handled strictly in order: a file's content list is the order of its chunks.
+    // Messages of one worker are handled strictly in order: a file's content list is the order of its chunks.
     this.chains[slot] = this.chains[slot].then(() => this.handle(slot, m)).catch((err) => this.fail(err));
   }
 
   private async handle(slot: number, m: WorkerMessage): Promise<void> {
-    const p = this.pending.get(m.task);
-    if (!p) return;
-    for (const c of m.chunks) {
-      const sealed = c.sealed ? Buffer.from(c.sealed.buffer, c.sealed.byteOffset, c.sealed.length) : undefined;
+    const { meta } = m;
+    const count = meta.length / META_FIELDS;
+    for (let i = 0; i < count; i++) {
+      const f = i * META_FIELDS;
+      const p = this.pending.get(meta[f + M_TASK]);
+      const offset = meta[f + M_OFFSET];
+      const sealed = offset >= 0 ? Buffer.from(m.data, offset, meta[f + M_SEALED]) : undefined;
       try {
-        await p.onChunk({ id: Buffer.from(c.id), sealed, compression: c.compression, rawLength: c.rawLength });
+        if (p) await p.onChunk({ id: Buffer.from(m.ids, 32 * i, 32), sealed, compression: meta[f + M_COMPRESSION] as 0 | 1, rawLength: meta[f + M_RAW] });
       } finally {
         if (sealed) {
           Atomics.sub(this.credit, slot, sealed.length);
@@ -128,12 +162,15 @@ export class ChunkPool {
         }
       }
     }
-    if (!m.done && !m.error) return;
-    this.pending.delete(m.task);
-    this.inflight[slot]--;
-    this.dispatch();
-    if (m.done) p.resolve({ bytes: m.done.bytes, changed: m.done.changed });
-    else p.resolve({ bytes: 0, error: m.error });
+    for (const r of m.files) {
+      const p = this.pending.get(r.task);
+      if (!p) continue;
+      this.pending.delete(r.task);
+      this.inflight[slot]--;
+      if (r.error) p.resolve({ bytes: 0, error: r.error });
+      else p.resolve({ bytes: r.bytes, changed: r.changed });
+    }
+    if (m.files.length) this.dispatch();
   }
 
   /** Fails every queued and running file with `err` (e.g. on Ctrl-C); blobs already handed over stay valid. */

@@ -1,8 +1,10 @@
 /**
  * Primitives of docs/design.md §2: SHA-256, HMAC-SHA256, HKDF-SHA256, scrypt and AES-256-GCM sealing.
- * Everything here is node:crypto (OpenSSL, AES-NI and SHA-NI), pure functions over bytes.
+ * Everything here is OpenSSL (AES-NI and SHA-NI): node:crypto, or the addon for the per-blob calls. Pure
+ * functions over bytes.
  */
-import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, scrypt } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, scrypt } from 'node:crypto';
+import { addon } from '../util/addon.js';
 
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
@@ -12,7 +14,9 @@ export function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
 }
 
+/** HMAC-SHA256 of the concatenated parts (one part, the per-blob case, goes through the addon's reused context). */
 export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
+  if (parts.length === 1) return addon().hmac(key, parts[0]);
   const h = createHmac('sha256', key);
   for (const p of parts) h.update(p);
   return h.digest();
@@ -22,35 +26,32 @@ export function hkdf(key: Uint8Array, info: string): Buffer {
   return Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), Buffer.from(info, 'utf8'), 32));
 }
 
-/** seal(k, aad, p) = nonce ‖ ciphertext ‖ tag */
+/**
+ * seal(k, aad, p) = nonce ‖ ciphertext ‖ tag, with a fresh random 96-bit nonce. AES-256-GCM runs in the
+ * addon (native/crypto.c), on the same OpenSSL as node:crypto, with the thread's cipher context reused:
+ * node:crypto would build a cipher object per blob. The result owns its ArrayBuffer (transferable).
+ */
 export function seal(key: Uint8Array, aad: Uint8Array, plain: Uint8Array): Buffer {
-  const nonce = randomBytes(NONCE_BYTES);
-  const c = createCipheriv('aes-256-gcm', key, nonce);
-  c.setAAD(aad);
-  const out = Buffer.allocUnsafe(plain.length + SEAL_OVERHEAD);
-  nonce.copy(out, 0);
-  let n = NONCE_BYTES;
-  n += c.update(plain).copy(out, n);
-  n += c.final().copy(out, n);
-  c.getAuthTag().copy(out, n);
-  return out;
+  return addon().seal(key, aad, plain);
+}
+
+/** seal() written at out[offset..]; returns the bytes written, plain.length + SEAL_OVERHEAD. */
+export function sealInto(key: Uint8Array, aad: Uint8Array, plain: Uint8Array, out: Uint8Array, offset: number): number {
+  return addon().sealInto(key, aad, plain, out, offset);
 }
 
 /** Opens a seal; returns undefined when authentication fails (wrong key, tampered or truncated bytes). */
 export function open(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Buffer | undefined {
-  if (sealed.length < SEAL_OVERHEAD) return undefined;
-  const nonce = sealed.subarray(0, NONCE_BYTES);
-  const tag = sealed.subarray(sealed.length - TAG_BYTES);
-  const d = createDecipheriv('aes-256-gcm', key, nonce);
-  d.setAAD(aad);
-  d.setAuthTag(tag);
-  const body = d.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES));
-  try {
-    const last = d.final();
-    return last.length === 0 ? body : Buffer.concat([body, last]);
-  } catch {
-    return undefined;
-  }
+  return addon().open(key, aad, sealed);
+}
+
+/**
+ * open() into `out` (at least sealed.length - SEAL_OVERHEAD bytes, reused by the caller); returns a view of the
+ * plaintext, or undefined when authentication fails.
+ */
+export function openInto(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Buffer): Buffer | undefined {
+  const n = addon().openInto(key, aad, sealed, out);
+  return n < 0 ? undefined : out.subarray(0, n);
 }
 
 export interface ScryptParams {

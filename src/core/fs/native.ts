@@ -4,55 +4,13 @@
  * Errors thrown by the addon look like Node's fs errors: `.code` ('ENOENT', 'ENOTSUP', ...), `.errno`
  * (negative, as in Node) and `.syscall`.
  */
-import { existsSync, type BigIntStats } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { constants } from 'node:os';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isErrno } from '../errors/errors.js';
 import type { Xattr } from '../model/node.js';
+import { addon } from '../util/addon.js';
 
-interface Addon {
-  llistxattr(path: Buffer): Buffer[];
-  lgetxattr(path: Buffer, name: Buffer): Buffer;
-  lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
-  utimensat(path: Buffer, aSec: bigint, aNsec: number, mSec: bigint, mNsec: number, noFollow: boolean): void;
-  mknod(path: Buffer, mode: number, rdev: bigint): void;
-  getpwuid(uid: number): string | undefined;
-  getgrgid(gid: number): string | undefined;
-  getpwnam(name: string): number | undefined;
-  getgrnam(name: string): number | undefined;
-  lstatdir(path: Buffer): { names: Buffer[]; stats: BigInt64Array };
-}
-
-const ADDON_PATH = ['native', 'build', 'Release', 'flashback_native.node'];
 const NS_PER_SEC = 1_000_000_000n;
-
-let loaded: Addon | undefined;
-
-/** The same code runs from src/core/fs (source) and dist/src/core/fs (compiled): find the repo root. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-}
-
-/** Loaded on first use so that modules importing this one still load where the addon is not built. */
-function addon(): Addon {
-  if (loaded === undefined) {
-    const path = join(repoRoot(), ...ADDON_PATH);
-    try {
-      loaded = createRequire(import.meta.url)(path) as Addon;
-    } catch (err) {
-      throw new Error(`cannot load the native addon ${path} (run "npm run build:native")`, { cause: err });
-    }
-  }
-  return loaded;
-}
 
 /**
  * The extended attributes of `path` itself (symlinks are not followed), in the order the kernel lists them.

@@ -1,6 +1,5 @@
 /** Opening a stored blob (design.md §7): authenticate, decompress, check the keyed id. Pure; used by workers too. */
-import { createHmac } from 'node:crypto';
-import { open } from '../crypto/crypto.js';
+import { hmac, open, openInto } from '../crypto/crypto.js';
 import { decompress, decompressInto } from '../crypto/compress.js';
 import { DamageError } from '../errors/errors.js';
 import { blobAad } from './blob-aad.js';
@@ -14,12 +13,18 @@ export interface BlobMeta {
 /** Reused output buffer for decodeBlob (one per thread); the result is valid until the next call with it. */
 export interface DecodeScratch {
   buf?: Buffer;
+  /** the compressed bytes, after authentication */
+  stored?: Buffer;
 }
 
 export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string, scratch?: DecodeScratch): Buffer {
   const idHex = Buffer.from(id).toString('hex');
   const file = `data/${packId.slice(0, 2)}/${packId}`;
-  const stored = open(encKey, blobAad(meta.type, id), sealed);
+  let stored: Buffer | undefined;
+  if (scratch) {
+    if (!scratch.stored || scratch.stored.length < sealed.length) scratch.stored = Buffer.allocUnsafeSlow(Math.max(sealed.length, 64 * 1024));
+    stored = openInto(encKey, blobAad(meta.type, id), sealed, scratch.stored);
+  } else stored = open(encKey, blobAad(meta.type, id), sealed);
   if (!stored) throw new DamageError(file, `blob ${idHex} fails authentication`, { blob: idHex });
   let plain: Buffer;
   try {
@@ -30,7 +35,7 @@ export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8A
   } catch (cause) {
     throw new DamageError(file, `blob ${idHex} cannot be decompressed`, { blob: idHex, cause });
   }
-  if (plain.length !== meta.rawLength || !createHmac('sha256', idKey).update(plain).digest().equals(Buffer.from(id))) {
+  if (plain.length !== meta.rawLength || !hmac(idKey, plain).equals(id)) {
     throw new DamageError(file, `blob ${idHex} does not match its id`, { blob: idHex });
   }
   return plain;

@@ -1,0 +1,58 @@
+/**
+ * Loads the flashback_native addon (native/: flashback.c for system calls Node does not expose, crypto.c for
+ * the per-blob AES-256-GCM and HMAC-SHA256). Every thread loads its own instance; each keeps its own OpenSSL
+ * contexts. Loaded on first use so that modules importing this one still load where the addon is not built.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Addon {
+  llistxattr(path: Buffer): Buffer[];
+  lgetxattr(path: Buffer, name: Buffer): Buffer;
+  lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
+  utimensat(path: Buffer, aSec: bigint, aNsec: number, mSec: bigint, mNsec: number, noFollow: boolean): void;
+  mknod(path: Buffer, mode: number, rdev: bigint): void;
+  getpwuid(uid: number): string | undefined;
+  getgrgid(gid: number): string | undefined;
+  getpwnam(name: string): number | undefined;
+  getgrnam(name: string): number | undefined;
+  lstatdir(path: Buffer): { names: Buffer[]; stats: BigInt64Array };
+  /** nonce ‖ AES-256-GCM(key, nonce, aad, plain) ‖ tag, in a Buffer of its own */
+  seal(key: Uint8Array, aad: Uint8Array, plain: Uint8Array): Buffer;
+  /** the same, written at out[offset..]; returns the bytes written (plain.length + 28) */
+  sealInto(key: Uint8Array, aad: Uint8Array, plain: Uint8Array, out: Uint8Array, offset: number): number;
+  /** undefined when authentication fails */
+  open(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Buffer | undefined;
+  /** plaintext length written at out[0..], or -1 when authentication fails */
+  openInto(key: Uint8Array, aad: Uint8Array, sealed: Uint8Array, out: Uint8Array): number;
+  hmac(key: Uint8Array, data: Uint8Array): Buffer;
+}
+
+const ADDON_PATH = ['native', 'build', 'Release', 'flashback_native.node'];
+
+let loaded: Addon | undefined;
+
+/** The same code runs from src/core/util (source) and dist/src/core/util (compiled): find the repo root. */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+export function addon(): Addon {
+  if (loaded === undefined) {
+    const path = join(repoRoot(), ...ADDON_PATH);
+    try {
+      loaded = createRequire(import.meta.url)(path) as Addon;
+    } catch (err) {
+      throw new Error(`cannot load the native addon ${path} (run "npm run build:native")`, { cause: err });
+    }
+  }
+  return loaded;
+}
