@@ -210,3 +210,22 @@ test('init --copy-secrets-from creates a twin: same chunker and ids, its own key
   void statSync;
   void tempDir;
 });
+
+test('the command word is found past global options, so only its module is loaded', async () => {
+  const { commandName } = await import('../src/cli/main.js');
+  assert.equal(commandName(['-r', '/x', '--json', 'backup', '/home']), 'backup');
+  assert.equal(commandName(['--repo', 'snapshots', 'ls']), 'ls', 'a global option value is not the command');
+  assert.equal(commandName(['--retry-lock', '10m', '-q', 'check', '--read-data']), 'check');
+  assert.equal(commandName(['-r/x', 'restore', 'latest']), 'restore');
+  assert.equal(commandName(['--repo=/x', 'prune']), 'prune');
+  assert.equal(commandName(['--', 'init']), 'init');
+  assert.equal(commandName(['--help']), undefined);
+  assert.equal(commandName([]), undefined);
+  // help for one command, and an unknown command, still work (the latter loads every module to list them)
+  const help = await runCli(['backup', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Usage: flashback backup/);
+  const unknown = await runCli(['nosuch']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command 'nosuch'/);
+});

@@ -33,7 +33,7 @@ const TASKS_PER_WORKER = 64;
 const TASKS_PER_MESSAGE = 16;
 /** A worker with fewer files than this queued gets whatever is waiting, even less than a full message. */
 const LOW_WATER = 8;
-const CREDIT_LIMIT = 16 * 1024 * 1024;
+const CREDIT_LIMIT = 8 * 1024 * 1024;
 
 export class ChunkPool {
   private workers: Worker[] = [];

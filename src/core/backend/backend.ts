@@ -21,7 +21,8 @@ export interface Backend {
   create(): Promise<void>;
   /** whether a repository config exists here */
   hasConfig(): Promise<boolean>;
-  save(type: FileType, name: string, data: Uint8Array): Promise<void>;
+  /** `data` may be given in parts (a pack: its blobs, then its header): they are written with writev, never joined */
+  save(type: FileType, name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
   load(type: FileType, name: string, range?: { offset: number; length: number }): Promise<Buffer>;
   stat(type: FileType, name: string): Promise<FileInfo>;
   list(type: FileType): AsyncIterable<FileInfo>;

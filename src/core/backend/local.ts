@@ -46,12 +46,14 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async save(type: FileType, name: string, data: Uint8Array): Promise<void> {
+  async save(type: FileType, name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const final = this.path(type, name);
+    const parts = (data instanceof Uint8Array ? [data] : data).filter((p) => p.length > 0);
+    const size = parts.reduce((n, p) => n + p.length, 0);
     try {
       const st = await fsp.stat(final);
-      if (st.size === data.length) return;
-      throw new FlashbackError('ERR_DAMAGED', `${final} exists with a different size (${st.size}, expected ${data.length})`, {
+      if (st.size === size) return;
+      throw new FlashbackError('ERR_DAMAGED', `${final} exists with a different size (${st.size}, expected ${size})`, {
         hint: 'the file is damaged; run "flashback check"',
       });
     } catch (err) {
@@ -79,11 +81,7 @@ export class LocalBackend implements Backend {
         await fsp.mkdir(join(final, '..'), { recursive: true });
         fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
       }
-      let off = 0;
-      while (off < data.length) {
-        const { bytesWritten } = await fh.write(data, off, data.length - off, off);
-        off += bytesWritten;
-      }
+      await writeParts(fh, parts, size);
       await fh.sync();
       await fh.close();
       fh = undefined;
@@ -239,5 +237,26 @@ async function wrapIo<T>(path: string, fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     throw ioError(path, err);
+  }
+}
+
+/** Writes `parts` back to back from offset 0 (writev, at most IOV_MAX buffers a call), resuming short writes. */
+async function writeParts(fh: fsp.FileHandle, parts: readonly Uint8Array[], size: number): Promise<void> {
+  const IOV = 1024;
+  let pos = 0;
+  let i = 0;
+  let skip = 0; // bytes of parts[i] already written
+  while (pos < size) {
+    const batch: Uint8Array[] = [];
+    for (let j = i; j < parts.length && batch.length < IOV; j++) batch.push(j === i ? parts[j].subarray(skip) : parts[j]);
+    let { bytesWritten } = await fh.writev(batch, pos);
+    if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
+    pos += bytesWritten;
+    while (i < parts.length && bytesWritten >= parts[i].length - skip) {
+      bytesWritten -= parts[i].length - skip;
+      skip = 0;
+      i++;
+    }
+    skip += bytesWritten;
   }
 }

@@ -2,7 +2,8 @@
  * Pack files and index files (design.md §8, §9).
  * entry := u8(type) ‖ u8(compression) ‖ id[32] ‖ u32le(offset) ‖ u32le(length) ‖ u32le(rawLength)
  */
-import { open, seal, sha256 } from '../crypto/crypto.js';
+import { createHash } from 'node:crypto';
+import { open, seal } from '../crypto/crypto.js';
 import { compress, decompress } from '../crypto/compress.js';
 import { FlashbackError } from '../errors/errors.js';
 
@@ -63,6 +64,15 @@ export class PackBuilder {
   }
 
   finish(encKey: Buffer): { id: string; bytes: Buffer; entries: PackEntry[] } {
+    const { id, parts, entries } = this.finishParts(encKey);
+    return { id, bytes: Buffer.concat(parts), entries };
+  }
+
+  /**
+   * The pack as its parts (the sealed blobs, the sealed header, its length), for Backend.save to write with
+   * writev: no joined copy of the pack in memory. The id is the SHA-256 of the parts back to back.
+   */
+  finishParts(encKey: Buffer): { id: string; parts: Buffer[]; size: number; entries: PackEntry[] } {
     const plain = Buffer.allocUnsafe(5 + this.entries.length * ENTRY_BYTES);
     plain[0] = FORMAT_VERSION;
     plain.writeUInt32LE(this.entries.length, 1);
@@ -71,9 +81,11 @@ export class PackBuilder {
     const header = seal(encKey, PACK_HEADER_AAD, plain);
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32LE(header.length, 0);
-    const bytes = Buffer.concat([...this.parts, header, len]);
+    const parts = [...this.parts, header, len];
     this.parts = [];
-    return { id: sha256(bytes).toString('hex'), bytes, entries: this.entries };
+    const h = createHash('sha256');
+    for (const p of parts) h.update(p);
+    return { id: h.digest('hex'), parts, size: this.size + header.length + 4, entries: this.entries };
   }
 }
 

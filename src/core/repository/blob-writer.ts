@@ -68,9 +68,9 @@ export class BlobWriter {
     this.builders[type] = new PackBuilder();
     while (this.saves.size >= MAX_PENDING_SAVES) await Promise.race(this.saves);
     if (this.failure) throw this.failure;
-    const { id, bytes, entries } = b.finish(this.repo.keys.encKey);
+    const { id, parts, entries } = b.finishParts(this.repo.keys.encKey);
     const p: Promise<void> = this.repo.backend
-      .save('data', id, bytes)
+      .save('data', id, parts)
       .then(() => this.packSaved(id, entries))
       .catch((err) => {
         this.failure ??= err;

@@ -24,10 +24,10 @@ export class PackSink {
     const b = this.builders[type];
     if (b.count === 0) return;
     this.builders[type] = new PackBuilder();
-    const { id, bytes, entries } = b.finish(this.repo.keys.encKey);
-    await this.repo.backend.save('data', id, bytes);
+    const { id, parts, size, entries } = b.finishParts(this.repo.keys.encKey);
+    await this.repo.backend.save('data', id, parts);
     this.packs.push({ packId: id, entries });
-    this.bytes += bytes.length;
+    this.bytes += size;
   }
 
   /** saves the packs still open */
