@@ -17,7 +17,7 @@ Flashback against restic, Borg and rsync on the same data, in the same run, tool
                      d1: initial,nochange,incr-6.12,restore,check,prune   d3: initial,move-videos,touch-1pct,restore
   --data DIR         datasets (built with bench/make-datasets.sh if missing)
                      [$FLASHBACK_BENCH_DATA, else bench/data]
-  --work DIR         scratch space for live trees, repositories, restores (~15 GB) [/work/bench-work]
+  --work DIR         scratch space for live trees, repositories, restores (~25 GB for 3 runs) [/work/bench-work]
   --results DIR      where <timestamp>.json / .md go [bench/results]
   --quiet-wait S     before each step wait up to S seconds for the machine to be idle (<15% busy) [0]
   --no-install       never apt-get install missing tools (they are skipped)
