@@ -92,8 +92,11 @@ static bool get_key(napi_env env, napi_value v, uint8_t **key) {
   return true;
 }
 
+#define MAX_CRYPTO_ARGS 5
+
+/* The thread's crypto_state, with at least `want` arguments in argv (MAX_CRYPTO_ARGS slots). */
 static crypto_state *get_state(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
-  size_t argc = 4;
+  size_t argc = MAX_CRYPTO_ARGS;
   void *data = NULL;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
   if (argc < want) {
@@ -101,6 +104,12 @@ static crypto_state *get_state(napi_env env, napi_callback_info info, size_t wan
     return NULL;
   }
   return data;
+}
+
+/* The (key, aad, bytes) arguments every seal and open takes first; `what` names the third one. */
+static bool get_key_aad_bytes(napi_env env, napi_value *argv, const char *what, uint8_t **key, uint8_t **aad,
+                              size_t *aad_len, uint8_t **bytes, size_t *len) {
+  return get_key(env, argv[0], key) && get_view(env, argv[1], "aad", aad, aad_len) && get_view(env, argv[2], what, bytes, len);
 }
 
 /* Seals plain into out (plain.length + 28 bytes): nonce ‖ ciphertext ‖ tag. */
@@ -127,13 +136,11 @@ static bool seal_into(napi_env env, crypto_state *s, const uint8_t *key, const u
 
 /* seal(key, aad, plain) -> Buffer (its own ArrayBuffer: a worker can transfer it without a copy) */
 static napi_value js_seal(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[MAX_CRYPTO_ARGS];
   crypto_state *s = get_state(env, info, 3, argv);
   uint8_t *key, *aad, *plain, *out;
   size_t aad_len, plain_len;
-  if (s == NULL || !get_key(env, argv[0], &key) || !get_view(env, argv[1], "aad", &aad, &aad_len) ||
-      !get_view(env, argv[2], "plain", &plain, &plain_len))
-    return NULL;
+  if (s == NULL || !get_key_aad_bytes(env, argv, "plain", &key, &aad, &aad_len, &plain, &plain_len)) return NULL;
   napi_value result;
   if (napi_create_buffer(env, plain_len + NONCE_BYTES + TAG_BYTES, (void **)&out, &result) != napi_ok) return NULL;
   if (!seal_into(env, s, key, aad, aad_len, plain, plain_len, out)) return NULL;
@@ -142,21 +149,13 @@ static napi_value js_seal(napi_env env, napi_callback_info info) {
 
 /* sealInto(key, aad, plain, out, offset) -> bytes written at out[offset..] (plain.length + 28) */
 static napi_value js_seal_into(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  size_t argc = 5;
-  void *data = NULL;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, &data) != napi_ok) return NULL;
-  if (argc < 5) {
-    napi_throw_type_error(env, "ERR_MISSING_ARGS", "missing arguments");
-    return NULL;
-  }
-  crypto_state *s = data;
+  napi_value argv[MAX_CRYPTO_ARGS];
+  crypto_state *s = get_state(env, info, 5, argv);
   uint8_t *key, *aad, *plain, *out;
   size_t aad_len, plain_len, out_len;
   int64_t offset;
-  if (!get_key(env, argv[0], &key) || !get_view(env, argv[1], "aad", &aad, &aad_len) ||
-      !get_view(env, argv[2], "plain", &plain, &plain_len) || !get_view(env, argv[3], "out", &out, &out_len) ||
-      napi_get_value_int64(env, argv[4], &offset) != napi_ok)
+  if (s == NULL || !get_key_aad_bytes(env, argv, "plain", &key, &aad, &aad_len, &plain, &plain_len) ||
+      !get_view(env, argv[3], "out", &out, &out_len) || napi_get_value_int64(env, argv[4], &offset) != napi_ok)
     return NULL;
   size_t need = plain_len + NONCE_BYTES + TAG_BYTES;
   if (offset < 0 || (size_t)offset > out_len || out_len - (size_t)offset < need) {
@@ -191,13 +190,11 @@ static long open_into(napi_env env, crypto_state *s, const uint8_t *key, const u
 
 /* open(key, aad, sealed) -> Buffer | undefined */
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[MAX_CRYPTO_ARGS];
   crypto_state *s = get_state(env, info, 3, argv);
   uint8_t *key, *aad, *sealed, *out;
   size_t aad_len, sealed_len;
-  if (s == NULL || !get_key(env, argv[0], &key) || !get_view(env, argv[1], "aad", &aad, &aad_len) ||
-      !get_view(env, argv[2], "sealed", &sealed, &sealed_len))
-    return NULL;
+  if (s == NULL || !get_key_aad_bytes(env, argv, "sealed", &key, &aad, &aad_len, &sealed, &sealed_len)) return NULL;
   napi_value result, undef;
   napi_get_undefined(env, &undef);
   if (sealed_len < NONCE_BYTES + TAG_BYTES) return undef;
@@ -209,12 +206,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
 /* openInto(key, aad, sealed, out) -> plaintext length written at out[0..], or -1 when authentication fails */
 static napi_value js_open_into(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[MAX_CRYPTO_ARGS];
   crypto_state *s = get_state(env, info, 4, argv);
   uint8_t *key, *aad, *sealed, *out;
   size_t aad_len, sealed_len, out_len;
-  if (s == NULL || !get_key(env, argv[0], &key) || !get_view(env, argv[1], "aad", &aad, &aad_len) ||
-      !get_view(env, argv[2], "sealed", &sealed, &sealed_len) || !get_view(env, argv[3], "out", &out, &out_len))
+  if (s == NULL || !get_key_aad_bytes(env, argv, "sealed", &key, &aad, &aad_len, &sealed, &sealed_len) ||
+      !get_view(env, argv[3], "out", &out, &out_len))
     return NULL;
   long n = -1;
   if (sealed_len >= NONCE_BYTES + TAG_BYTES) {
@@ -232,7 +229,7 @@ static napi_value js_open_into(napi_env env, napi_callback_info info) {
 
 /* hmac(key, data) -> Buffer(32): HMAC-SHA256 */
 static napi_value js_hmac(napi_env env, napi_callback_info info) {
-  napi_value argv[4];
+  napi_value argv[MAX_CRYPTO_ARGS];
   crypto_state *s = get_state(env, info, 2, argv);
   uint8_t *key, *data, *out;
   size_t key_len, data_len, n = 0;

@@ -54,7 +54,9 @@ test('PackBuilder writes what parsePackHeader reads', () => {
   const plain = Buffer.from('x'.repeat(1000));
   const id = hmac(keys.idKey, plain);
   b.add(0, 0, id, seal(keys.encKey, blobAad(0, id), plain), plain.length);
-  const { id: packId, bytes, entries } = b.finish(keys.encKey);
+  const { id: packId, parts, size, entries } = b.finishParts(keys.encKey);
+  const bytes = Buffer.concat(parts);
+  assert.equal(bytes.length, size);
   assert.equal(packId, sha256(bytes).toString('hex'));
   const h = parsePackHeader(keys.encKey, bytes, bytes.length, packId);
   assert.ok('entries' in h);

@@ -63,11 +63,6 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  finish(encKey: Buffer): { id: string; bytes: Buffer; entries: PackEntry[] } {
-    const { id, parts, entries } = this.finishParts(encKey);
-    return { id, bytes: Buffer.concat(parts), entries };
-  }
-
   /**
    * The pack as its parts (the sealed blobs, the sealed header, its length), for Backend.save to write with
    * writev: no joined copy of the pack in memory. The id is the SHA-256 of the parts back to back.
