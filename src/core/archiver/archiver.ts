@@ -4,75 +4,24 @@
  * saved once all its entries are known; the walker never waits for that, so the workers stay busy.
  */
 import { lstatSync, statSync, type BigIntStats } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { hostname } from 'node:os';
 import { FlashbackError, errorMessage } from '../errors/errors.js';
 import { readNode } from '../fs/meta.js';
 import { lstatDir, type DirEntryStat } from '../fs/native.js';
 import type { Node } from '../model/node.js';
-import type { Snapshot, SnapshotSummary } from '../model/snapshot.js';
 import { encodeTree } from '../model/tree.js';
 import { BlobWriter, findOrphanPacks } from '../repository/blob-writer.js';
 import type { Repository } from '../repository/repository.js';
 import { filterSnapshots } from '../repository/snapshots.js';
-import type { Excluder } from '../source/exclude.js';
 import { ChunkPool } from './pool.js';
 import { buildTrie, normalizeSources, type SourceTrie } from './sources.js';
-import { VERSION } from '../version.js';
 import { DirCache, entriesDigest } from './dircache.js';
-import { createHash } from 'node:crypto';
-import { join as pathJoin } from 'node:path';
+import { startScan } from './scan.js';
+import { snapshotRecord } from './record.js';
+import type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
 import { SLASH, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
 
-export interface BackupOptions {
-  paths: string[];
-  excluder?: Excluder;
-  followSymlinks?: boolean;
-  oneFileSystem?: boolean;
-  excludeCaches?: boolean;
-  tags?: string[];
-  host?: string;
-  /** snapshot id of the parent; undefined: the latest snapshot of the same host and paths; null: none */
-  parent?: string | null;
-  time?: Date;
-  signal?: AbortSignal;
-  threads?: number;
-  warn?: (w: BackupWarning) => void;
-  /**
-   * directory of the host-side directory caches (dircache.ts): the file for this repository, host and paths is
-   * read to skip unchanged directories and rewritten after the snapshot is saved; undefined: no cache
-   */
-  cacheDir?: string;
-  /** count files and bytes ahead of the walk (in a worker) so that progress can show a percentage and ETA */
-  scan?: boolean;
-}
-
-export interface BackupWarning {
-  path: string;
-  kind: 'unreadable' | 'changed' | 'symlink' | 'skipped';
-  message: string;
-}
-
-export interface BackupState {
-  files: number;
-  dirs: number;
-  bytes: number;
-  errors: number;
-  current: string;
-  /** from the scan, once it has finished */
-  totalFiles?: number;
-  totalBytes?: number;
-}
-
-export interface BackupResult {
-  id: string;
-  snapshot: Snapshot;
-  summary: SnapshotSummary;
-  parent?: string;
-  /** directories taken whole from the host's directory cache */
-  cachedDirs: number;
-}
-
+export type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
 
 export class Archiver {
   readonly state: BackupState = { files: 0, dirs: 0, bytes: 0, errors: 0, current: '' };
@@ -102,11 +51,19 @@ export class Archiver {
     await this.repo.loadIndex();
     const host = this.opts.host ?? hostname();
     const parent = await this.findParent(host, paths);
-    this.dirCache = this.loadDirCache(host, paths, parent?.id);
+    const o = this.opts;
+    this.dirCache = o.cacheDir
+      ? DirCache.forBackup(o.cacheDir, this.repo.config.id, host, paths, parent?.id, [o.excluder?.patterns ?? [], !!o.followSymlinks, !!o.oneFileSystem, !!o.excludeCaches])
+      : undefined;
     this.writer = new BlobWriter(this.repo);
     await this.writer.adopt(await findOrphanPacks(this.repo));
     this.pool = new ChunkPool(this.repo, this.repo.index.share(), this.opts.threads);
-    const scanner = this.opts.scan ? this.startScan(paths) : undefined;
+    const scanner = o.scan
+      ? startScan(paths, o.excluder?.patterns ?? [], !!o.oneFileSystem, (files, bytes) => {
+          this.state.totalFiles = files;
+          this.state.totalBytes = bytes;
+        })
+      : undefined;
     const onAbort = () => this.pool.abort(interrupted());
     this.opts.signal?.addEventListener('abort', onAbort, { once: true });
     let rootTree: string;
@@ -130,67 +87,29 @@ export class Archiver {
       await scanner?.terminate();
       await this.pool.close();
     }
-    const end = new Date();
     const s = this.writer.stats;
-    const summary: SnapshotSummary = {
-      ...this.counts,
-      data_blobs: s.dataBlobs,
-      tree_blobs: s.treeBlobs,
-      data_added: s.rawBytes,
-      data_added_packed: s.packedBytes,
-      total_files_processed: this.state.files,
-      total_bytes_processed: this.state.bytes,
-      errors: this.state.errors,
-      backup_start: start.toISOString(),
-      backup_end: end.toISOString(),
-    };
-    let username = '';
-    try {
-      username = userInfo().username;
-    } catch {
-      /* ignore */
-    }
-    const snapshot: Snapshot = {
-      version: 1,
-      time: start.toISOString(),
+    const snapshot = snapshotRecord({
+      start,
       tree: rootTree,
       paths,
-      hostname: host,
-      username,
-      uid: process.getuid?.() ?? 0,
-      gid: process.getgid?.() ?? 0,
+      host,
       tags: this.opts.tags ?? [],
-      ...(parent ? { parent: parent.id } : {}),
+      parent: parent?.id,
       excludes: this.opts.excluder?.patterns ?? [],
-      program_version: `flashback ${VERSION}`,
-      summary,
-    };
+      summary: {
+        ...this.counts,
+        data_blobs: s.dataBlobs,
+        tree_blobs: s.treeBlobs,
+        data_added: s.rawBytes,
+        data_added_packed: s.packedBytes,
+        total_files_processed: this.state.files,
+        total_bytes_processed: this.state.bytes,
+        errors: this.state.errors,
+      },
+    });
     const id = await this.repo.snapshots.save(snapshot);
     this.dirCache?.save(id);
-    return { id, snapshot, summary, parent: parent?.id, cachedDirs: this.cachedDirs };
-  }
-
-  private loadDirCache(host: string, paths: string[], parent: string | undefined): DirCache | undefined {
-    if (!this.opts.cacheDir) return undefined;
-    const o = this.opts;
-    const who = createHash('sha256').update(JSON.stringify([host, paths])).digest('hex').slice(0, 16);
-    // options that change what a tree holds: a cache made under others does not apply
-    const key = createHash('sha256').update(JSON.stringify([o.excluder?.patterns ?? [], !!o.followSymlinks, !!o.oneFileSystem, !!o.excludeCaches])).digest('hex');
-    return DirCache.load(pathJoin(this.opts.cacheDir, this.repo.config.id, `dirs-${who}.json`), parent, key);
-  }
-
-  private startScan(paths: string[]): Worker {
-    const w = new Worker(new URL('./scan-worker.js', import.meta.url), {
-      workerData: { paths, patterns: this.opts.excluder?.patterns ?? [], oneFileSystem: !!this.opts.oneFileSystem },
-    });
-    w.on('message', (m: { files: number; bytes: number; done: boolean }) => {
-      if (!m.done) return;
-      this.state.totalFiles = m.files;
-      this.state.totalBytes = m.bytes;
-    });
-    w.on('error', () => undefined); // advisory only
-    w.unref();
-    return w;
+    return { id, snapshot, summary: snapshot.summary!, parent: parent?.id, cachedDirs: this.cachedDirs };
   }
 
   private async findParent(host: string, paths: string[]) {

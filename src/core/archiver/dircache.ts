@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync, type BigIntStats } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const VERSION = 1;
 
@@ -50,6 +50,16 @@ export class DirCache {
       }
     }
     return new DirCache(file, key, dirs);
+  }
+
+  /**
+   * The cache of one repository for backups of `paths` from `host` (one file each) whose parent is `parent`.
+   * `options` are the backup options that change what a tree holds: a cache made under others does not apply.
+   */
+  static forBackup(cacheDir: string, repoId: string, host: string, paths: string[], parent: string | undefined, options: unknown): DirCache {
+    const who = createHash('sha256').update(JSON.stringify([host, paths])).digest('hex').slice(0, 16);
+    const key = createHash('sha256').update(JSON.stringify(options)).digest('hex');
+    return DirCache.load(join(cacheDir, repoId, `dirs-${who}.json`), parent, key);
   }
 
   get size(): number {
