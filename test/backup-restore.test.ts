@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { existsSync, readFileSync, rmSync, writeFileSync, renameSync, mkdirSync } from 'node:fs';
-import { makeRepo, tempDir } from './helpers/repo.js';
+import { existsSync, readFileSync, rmSync, writeFileSync, renameSync, mkdirSync, symlinkSync } from 'node:fs';
+import { makeRepo, tempDir, PASSWORD } from './helpers/repo.js';
+import { LocalBackend } from '../src/core/backend/local.js';
+import { Repository } from '../src/core/repository/repository.js';
+import { Restorer } from '../src/core/restorer/restorer.js';
 import { makeEverythingTree, prng } from './helpers/fixtures.js';
 import { compareTrees } from './helpers/tree.js';
 
@@ -101,4 +104,34 @@ test('a file that changes while it is read is reported, and the snapshot is stil
   const out = join(r.dir, 'out');
   assert.equal((await r.run(['restore', `latest:${src}`, '--target', out])).code, 0);
   assert.equal(readFileSync(join(out, 'calm.txt'), 'utf8'), 'calm\n');
+});
+
+test('restore totals: counted alongside the restore, taken from the summary, or known at the end', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  const src = join(r.dir, 'src');
+  mkdirSync(join(src, 'd', 'e'), { recursive: true });
+  const sizes = [0, 1, 5000, 70_000, 300_000];
+  sizes.forEach((n, i) => writeFileSync(join(src, i % 2 ? 'd' : join('d', 'e'), `f${i}`), prng(`t${i}`, n)));
+  symlinkSync('f1', join(src, 'd', 'link'));
+  assert.equal((await r.run(['backup', src])).code, 0);
+  const repo = await Repository.open(new LocalBackend(r.repo), PASSWORD);
+  const sn = await repo.snapshots.resolve('latest');
+  const bytes = sizes.reduce((a, b) => a + b, 0);
+  for (const [i, opts] of [{}, { count: true }, { count: true, expected: { files: 41, bytes: 42 } }].entries()) {
+    const restorer = new Restorer(repo, sn.snapshot.tree, { target: join(r.dir, `out${i}`), subpath: `${src}/d`, ...opts });
+    const run = restorer.run();
+    if ('expected' in opts) assert.deepEqual([restorer.state.totalFiles, restorer.state.totalBytes], [41, 42], 'known at once');
+    const st = await run;
+    // whatever was shown while restoring, the totals at the end are what the walk found
+    assert.deepEqual([st.totalFiles, st.totalBytes, st.files, st.bytes], [5, bytes, 5, bytes]);
+  }
+  // the CLI: a whole snapshot's summary; --json reports the walk's totals
+  const out = await r.run(['--json', 'restore', 'latest', '--target', join(r.dir, 'cli')]);
+  assert.equal(out.code, 0, out.stderr);
+  const summary = JSON.parse(out.stdout.trim().split('\n').pop()!);
+  assert.deepEqual([summary.total_files, summary.total_bytes, summary.files_restored], [5, bytes, 5]);
+  const snap = JSON.parse((await r.run(['--json', 'snapshots'])).stdout)[0];
+  assert.equal(snap.summary.files_new, 5, 'the summary counts regular files only, as the restore does');
+  assert.equal(snap.summary.total_bytes_processed, bytes);
 });

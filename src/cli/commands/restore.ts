@@ -1,5 +1,6 @@
 /** restore SNAPSHOT[:PATH] --target DIR */
 import type { Command } from 'commander';
+import type { SnapshotSummary } from '../../core/model/snapshot.js';
 import { Restorer } from '../../core/restorer/restorer.js';
 import { Excluder } from '../../core/source/exclude.js';
 import { openRepository, withLock } from '../context.js';
@@ -20,6 +21,12 @@ interface RestoreFlags extends FilterFlags {
 export function splitSnapshotArg(arg: string): { ref: string; path?: string } {
   const i = arg.indexOf(':');
   return i < 0 ? { ref: arg } : { ref: arg.slice(0, i), path: arg.slice(i + 1) || '/' };
+}
+
+/** The totals of a whole, unfiltered snapshot, from its summary (files that had errors are not in it either). */
+function wholeSnapshot(s: SnapshotSummary | undefined, path: string | undefined, f: RestoreFlags): { files: number; bytes: number } | undefined {
+  if (!s || (path && path !== '/') || f.include.length || f.exclude.length) return undefined;
+  return { files: s.files_new + s.files_changed + s.files_unmodified, bytes: s.total_bytes_processed };
 }
 
 export function registerRestore(program: Command, ctx: Ctx): void {
@@ -48,6 +55,10 @@ export function registerRestore(program: Command, ctx: Ctx): void {
       include: f.include.length ? new Excluder(f.include) : undefined,
       exclude: f.exclude.length ? new Excluder(f.exclude) : undefined,
       verify: !!f.verify,
+      // a progress fraction needs the totals first (quiet and --json show no progress); restoring a whole
+      // snapshot, its summary has them, otherwise they are counted
+      count: !out.quiet && !out.json,
+      expected: wholeSnapshot(sn.snapshot.summary, path, f),
       sparse: f.sparse,
       owner: f.owner === false ? false : undefined,
       signal: ctx.signal,

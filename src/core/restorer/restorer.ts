@@ -11,21 +11,31 @@ import { FlashbackError, errorMessage, isErrno } from '../errors/errors.js';
 import { applyNode, createSpecial } from '../fs/meta.js';
 import type { Node } from '../model/node.js';
 import type { Repository } from '../repository/repository.js';
-import { walkPlan, planTotals, relPath, type PlanEntry, type PlanOptions } from './plan.js';
+import { walkPlan, planTotals, relPath, type PlanEntry, type PlanOptions, type PlanTotals } from './plan.js';
 import { verifyFile } from './write.js';
 import { Filler, type FileJob } from './fill.js';
 import { BlobWorkerPool } from '../blobwork/pool.js';
 
 /**
  * Files are created and filled in batches of this many files or bytes (whichever comes first): enough to read
- * each pack region in few, large slices, few enough to keep the jobs in memory small (~1 KB per file).
+ * each pack region in few, large slices, few enough to keep the jobs in memory small (~1 KB per file). The
+ * first batch is smaller and each next one twice as large, up to BATCH_FILES, so that the workers start early.
  */
 const BATCH_FILES = 4096;
+const FIRST_BATCH_FILES = 256;
 const BATCH_BYTES = 256 * 1024 * 1024;
 
 export interface RestoreOptions extends PlanOptions {
   target: string;
   verify?: boolean;
+  /**
+   * Count the files first, for a progress fraction (totalFiles/totalBytes while restoring). The count is a
+   * second walk of the trees, run alongside the restore; without it the totals are known only at the end.
+   * It costs about 20 % more CPU (Linux 6.12: 6.3-6.9 s -> 7.9-8.3 s wall on two cores).
+   */
+  count?: boolean;
+  /** with count: totals known beforehand (a whole snapshot's summary), shown instead of counting */
+  expected?: PlanTotals;
   /** restore owners (default: when running as root) */
   owner?: boolean;
   sparse?: boolean;
@@ -60,6 +70,10 @@ export class Restorer {
   ) {
     this.target = Buffer.from(resolve(opts.target));
     this.owner = opts.owner ?? process.getuid?.() === 0;
+    if (opts.count && opts.expected) {
+      this.state.totalFiles = opts.expected.files;
+      this.state.totalBytes = opts.expected.bytes;
+    }
   }
 
   private warn(path: Buffer, message: string): void {
@@ -69,11 +83,18 @@ export class Restorer {
 
   async run(): Promise<RestoreState> {
     await this.repo.loadIndex();
-    // a first walk only counts (for progress); the second streams the plan: trees are walked twice so that
-    // no more than one batch of entries is held (the whole plan of Linux 6.1 took ~90 MB of heap)
-    const totals = await planTotals(this.repo, this.treeId, this.opts);
-    this.state.totalFiles = totals.files;
-    this.state.totalBytes = totals.bytes;
+    // the count (for progress) is its own walk, beside the one that streams the plan: trees are walked twice
+    // so that no more than one batch of entries is held (the whole plan of Linux 6.1 took ~90 MB of heap)
+    const counted = this.opts.count && !this.opts.expected
+      ? planTotals(this.repo, this.treeId, this.opts).then(
+          (t) => {
+            this.state.totalFiles = t.files;
+            this.state.totalBytes = t.bytes;
+          },
+          () => undefined, // a damaged tree fails the restore walk itself, with its own message
+        )
+      : undefined;
+    const walked = { files: 0, bytes: 0 };
     if (!existsSync(this.target)) this.fresh.add(this.target.toString('latin1'));
     mkdirSync(this.target, { recursive: true });
     if (!lstatSync(this.target).isDirectory()) throw new FlashbackError('ERR_USAGE', `restore target ${this.opts.target} is not a directory`);
@@ -86,12 +107,17 @@ export class Restorer {
       const filler = this.filler(pool);
       let batch: FileJob[] = [];
       let batchBytes = 0;
+      let batchLimit = FIRST_BATCH_FILES;
       try {
         await walkPlan(this.repo, this.treeId, this.opts, (e) => {
           this.checkAbort();
           const path = relPath(this.target, e.rel);
           try {
             const n = e.node;
+            if (n.type === 'file') {
+              walked.files++;
+              walked.bytes += n.size;
+            }
             if (n.type === 'dir') dirs.push({ path, node: n, depth: e.depth });
             if (n.type === 'file' && n.error) {
               // marked by repair snapshots: its data is lost; writing an empty or partial file would hide that
@@ -114,7 +140,8 @@ export class Restorer {
           } catch (err) {
             this.warn(path, errorMessage(err));
           }
-          if (batch.length < BATCH_FILES && batchBytes < BATCH_BYTES) return;
+          if (batch.length < batchLimit && batchBytes < BATCH_BYTES) return;
+          batchLimit = Math.min(batchLimit * 2, BATCH_FILES);
           const full = batch;
           batch = [];
           batchBytes = 0;
@@ -128,6 +155,10 @@ export class Restorer {
     } finally {
       await pool.close();
     }
+    await counted;
+    // the walk saw every file the count did: exact totals, also without the count
+    this.state.totalFiles = walked.files;
+    this.state.totalBytes = walked.bytes;
     this.checkAbort();
     for (const l of links) {
       try {
