@@ -18,6 +18,9 @@ Flashback against restic, Borg and rsync on the same data, in the same run, tool
   --data DIR         datasets (built with bench/make-datasets.sh if missing)
                      [$FLASHBACK_BENCH_DATA, else bench/data]
   --work DIR         scratch space for live trees, repositories, restores (~25 GB for 3 runs) [/work/bench-work]
+  --restore-dir DIR  where restores go [/dev/shm/flashback-bench-restore when /dev/shm is a tmpfs with room
+                     for two restored trees, else WORK/restore]: file creation on a disk file system
+                     can depend on its past (see README, "Benchmarks"), on tmpfs it does not
   --results DIR      where <timestamp>.json / .md go [bench/results]
   --quiet-wait S     before each step wait up to S seconds for the machine to be idle (<15% busy) [0]
   --no-install       never apt-get install missing tools (they are skipped)
@@ -43,6 +46,7 @@ export function parseOptions(argv, repoRoot) {
     data: process.env.FLASHBACK_BENCH_DATA || path.join(repoRoot, 'bench', 'data'),
     work: '/work/bench-work',
     results: path.join(repoRoot, 'bench', 'results'),
+    restoreDir: undefined,
     quietWait: 0,
     install: true,
     keep: false,
@@ -69,6 +73,7 @@ export function parseOptions(argv, repoRoot) {
       case '--data': o.data = path.resolve(value(a)); break;
       case '--work': o.work = path.resolve(value(a)); break;
       case '--results': o.results = path.resolve(value(a)); break;
+      case '--restore-dir': o.restoreDir = path.resolve(value(a)); break;
       case '--quiet-wait': o.quietWait = Number(value(a)); break;
       case '--no-install': o.install = false; break;
       case '--keep': o.keep = true; break;
