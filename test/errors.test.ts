@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { readdirSync, readFileSync, writeFileSync, mkdirSync, chmodSync, truncateSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync, mkdirSync, chmodSync, truncateSync, statSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { makeRepo, PASSWORD, type TestRepo } from './helpers/repo.js';
 import { runCli, cliPath } from './helpers/cli.js';
@@ -143,4 +143,25 @@ test('a repository that vanished mid-run (device pulled, empty mount point left)
   await assert.rejects(backend.save('scrub', 'cd'.repeat(32), Buffer.from('record')), /is gone/);
   assert.deepEqual(readdirSync(r.repo), [], 'nothing was written into the empty mount point');
   assert.ok(!existsSync(join(r.repo, 'data')));
+});
+
+test('blobs missing from the index: check names the same files with and without --read-data (trees read by the scrub)', async (t) => {
+  const { r, src } = await repoWithData();
+  t.after(() => r.cleanup());
+  const first = new Set(files(join(r.repo, 'index')));
+  writeFileSync(join(src, 'docs', 'new.txt'), 'added in the second backup\n');
+  assert.equal((await r.run(['backup', src])).code, 0);
+  // losing the first backup's index file: the second snapshot's (new) trees still open, and name data blobs
+  // that the index no longer knows
+  for (const f of first) rmSync(f);
+  const runs = [await r.run(['--json', 'check']), await r.run(['--json', 'check', '--read-data'])];
+  const found = runs.map((c) => {
+    assert.equal(c.code, 1, c.stderr);
+    const out = JSON.parse(c.stdout.trim().split('\n').pop()!);
+    const missing = out.problems.filter((p: { message: string }) => /missing from the index/.test(p.message));
+    return missing.map((p: { message: string }) => p.message.replace(/snapshot [0-9a-f]+/, 'snapshot S')).sort();
+  });
+  assert.ok(found[0].some((m: string) => m.endsWith(`${src}/c.bin)`)), found[0].join('\n'));
+  assert.ok(found[0].some((m: string) => m.endsWith(`${src}/docs/b.bin)`)), found[0].join('\n'));
+  assert.deepEqual(found[1], found[0]);
 });

@@ -2,6 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { RestoreReply, RestoreRequest } from './worker.js';
+import type { SharedBlobIndexState } from '../index/blob-index.js';
 
 type Request = RestoreRequest extends infer R ? (R extends { req: number } ? Omit<R, 'req'> : never) : never;
 
@@ -11,11 +12,13 @@ export class BlobWorkerPool {
   private waiting = new Map<number, { resolve: (r: RestoreReply) => void; reject: (e: unknown) => void; slot: number }>();
   private next = 1;
 
-  constructor(keys: { encKey: Uint8Array; idKey: Uint8Array }, threads = Math.max(1, Math.min(availableParallelism(), 4))) {
+  /** `index`: a scrub's workers also check the trees they open against it (worker.ts) */
+  constructor(keys: { encKey: Uint8Array; idKey: Uint8Array }, opts: { threads?: number; index?: SharedBlobIndexState } = {}) {
+    const threads = opts.threads ?? Math.max(1, Math.min(availableParallelism(), 4));
     for (let i = 0; i < threads; i++) {
       // a small young generation: blob work allocates short-lived buffers, and V8 would otherwise let ~40 MiB of
       // semi-spaces pile up per worker before collecting (docs/architecture.md "Memory budget")
-      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { encKey: keys.encKey, idKey: keys.idKey }, resourceLimits: { maxYoungGenerationSizeMb: 6 } });
+      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: { encKey: keys.encKey, idKey: keys.idKey, index: opts.index }, resourceLimits: { maxYoungGenerationSizeMb: 6 } });
       w.on('message', (m: RestoreReply) => {
         const p = this.waiting.get(m.req);
         if (!p) return;

@@ -1,7 +1,9 @@
 /**
  * Blob worker thread, for restore and scrub. It opens and verifies the blobs of one pack slice (AES-GCM tag,
  * zstd, keyed id); for a restore it writes each where it belongs with plain synchronous syscalls (no promise
- * per operation) and finishes files (size, metadata); for a scrub it also hashes the whole pack.
+ * per operation) and finishes files (size, metadata); for a scrub it also hashes the whole pack and, given the
+ * index, checks each tree it opens (decodes it, looks up its files' blobs), so that check's walk of the
+ * snapshots needs only the subdirectories afterwards.
  * Paths come from the main thread, built from validated names under the target; files are never opened
  * through a symlink (O_NOFOLLOW).
  */
@@ -11,6 +13,8 @@ import { closeSync, constants as C, ftruncateSync, openSync, writeSync } from 'n
 import { decodeBlob, type DecodeScratch } from '../repository/blob-codec.js';
 import { applyNode } from '../fs/meta.js';
 import type { Node } from '../model/node.js';
+import { decodeTree } from '../model/tree.js';
+import { BlobIndex, type BlobIndexReader, type SharedBlobIndexState } from '../index/blob-index.js';
 
 export interface WriteTarget {
   job: number;
@@ -47,15 +51,28 @@ export type RestoreRequest =
       blobs: { offset: number; length: number; type: number; compression: number; rawLength: number; id: Uint8Array }[];
     };
 
+/** A tree a scrub opened and decoded: what check's walk needs of it. */
+export interface ScannedTree {
+  /** index of the blob in the request */
+  job: number;
+  /** [name, subtree id] of each subdirectory */
+  dirs: [string, string][];
+  /** [name, blob id] of file content missing from the index */
+  missing: [string, string][];
+}
+
 export interface RestoreReply {
   req: number;
   /** verify: SHA-256 of the bytes, hex */
   sha256?: string;
+  /** verify, with an index: the trees that opened and decoded */
+  trees?: ScannedTree[];
   /** per write target or finished file, in request order */
   results: { job: number; end?: number; error?: string; warnings?: string[] }[];
 }
 
-const { encKey, idKey } = workerData as { encKey: Uint8Array; idKey: Uint8Array };
+const { encKey, idKey, index } = workerData as { encKey: Uint8Array; idKey: Uint8Array; index?: SharedBlobIndexState };
+const known: BlobIndexReader | undefined = index && BlobIndex.fromShared(index);
 const BLOCK = 64 * 1024;
 const ZERO = Buffer.alloc(BLOCK);
 /** every blob is decompressed into this buffer (grown to the largest blob): no dead buffers between collections */
@@ -141,21 +158,43 @@ function finish(m: Extract<RestoreRequest, { kind: 'finish' }>): RestoreReply['r
   });
 }
 
-function verify(m: Extract<RestoreRequest, { kind: 'verify' }>): RestoreReply['results'] {
+function verify(m: Extract<RestoreRequest, { kind: 'verify' }>, trees: ScannedTree[]): RestoreReply['results'] {
   return m.blobs.map((b, i) => {
+    let plain: Buffer;
     try {
-      decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
-      return { job: i };
+      plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
     } catch (err) {
       return { job: i, error: (err as Error).message };
     }
+    if (known && b.type === 1) {
+      const tree = scanTree(plain, i, known);
+      if (tree) trees.push(tree); // a tree that does not decode is left to check's walk, which reports it
+    }
+    return { job: i };
   });
+}
+
+function scanTree(plain: Buffer, job: number, index: BlobIndexReader): ScannedTree | undefined {
+  let nodes: Node[];
+  try {
+    nodes = decodeTree(plain, 'tree');
+  } catch {
+    return undefined;
+  }
+  const t: ScannedTree = { job, dirs: [], missing: [] };
+  for (const n of nodes) {
+    if (n.type === 'dir' && n.subtree) t.dirs.push([n.name.toString(), n.subtree]);
+    for (const id of n.content ?? []) if (!index.has(Buffer.from(id, 'hex'))) t.missing.push([n.name.toString(), id]);
+  }
+  return t;
 }
 
 parentPort!.on('message', (m: RestoreRequest) => {
   if (m.kind === 'verify') {
     const sha = createHash('sha256').update(m.bytes).digest('hex');
-    parentPort!.postMessage({ req: m.req, sha256: sha, results: verify(m) } satisfies RestoreReply);
+    const trees: ScannedTree[] = [];
+    const results = verify(m, trees);
+    parentPort!.postMessage({ req: m.req, sha256: sha, results, trees: known ? trees : undefined } satisfies RestoreReply);
     return;
   }
   const results = m.kind === 'write' ? write(m) : finish(m);

@@ -21,6 +21,7 @@ import {
   type ScrubWarning,
 } from '../repository/scrub-records.js';
 import { BlobWorkerPool } from '../blobwork/pool.js';
+import type { ScannedTree } from '../blobwork/worker.js';
 import { PackTable, type PackBlob } from '../index/pack-table.js';
 import { coverage, scrubOrder, type Coverage } from './scrub-plan.js';
 
@@ -89,6 +90,8 @@ export class Checker {
   readonly state: CheckState = { packs: 0, totalPacks: 0, bytes: 0, totalBytes: 0, snapshots: 0 };
   private problems: Problem[] = [];
   private damaged = new Set<string>();
+  /** trees the scrub opened, decoded and checked against the index (blobwork/worker.ts), by id */
+  private scanned = new Map<string, Pick<ScannedTree, 'dirs' | 'missing'>>();
   private readonly now: () => number;
 
   constructor(
@@ -182,7 +185,7 @@ export class Checker {
     let startedBytes = 0;
     let stopped: 'budget' | 'interrupted' | undefined;
     const t0 = this.now();
-    const pool = new BlobWorkerPool(this.repo.keys);
+    const pool = new BlobWorkerPool(this.repo.keys, { index: this.repo.index.share() });
     const inflight = new Set<Promise<void>>();
     try {
       for (const packId of selected) {
@@ -279,6 +282,7 @@ export class Checker {
     const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
     const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
     const reply = await pool.call({ kind: 'verify', packId, bytes: new Uint8Array(ab), blobs: inRange.map((b) => ({ ...b.loc, id: b.id })) }, [ab]);
+    for (const t of reply.trees ?? []) this.scanned.set(hex(inRange[t.job]), t);
     if (reply.sha256 !== packId) this.problem({ kind: 'pack', file, message: 'content does not match its name (bit rot or tampering)' });
     const bad = reply.results.filter((r) => r.error !== undefined).map((r) => hex(inRange[r.job]));
     if (bad.length) this.problem({ kind: 'blob', file, message: `${bad.length} of ${blobs.length} blob(s) damaged`, blobs: bad });
@@ -287,7 +291,20 @@ export class Checker {
 
   private async walkTree(s: SnapshotRef, treeId: string, path: string, trees: Map<string, boolean>, affected: Affected[]): Promise<void> {
     const seen = trees.get(treeId);
-    if (seen === false && !this.damaged.size) return;
+    // walked before, clean or reported: once is enough, unless damaged blobs must be mapped to files
+    if (seen !== undefined && !this.damaged.size) return;
+    const scanned = this.damaged.size ? undefined : this.scanned.get(treeId);
+    if (scanned) {
+      // the scrub already decoded this tree and looked up its files' blobs: only its subdirectories are left
+      trees.set(treeId, true);
+      for (const [name, id] of scanned.missing) {
+        const p = `${path}/${name}`;
+        this.problem({ kind: 'blob', file: `blob ${id}`, message: `missing from the index (snapshot ${s.id.slice(0, 8)}, ${p})`, blobs: [id] });
+        affected.push({ snapshot: s.id, path: p, blob: id });
+      }
+      for (const [name, sub] of scanned.dirs) await this.walkTree(s, sub, `${path}/${name}`, trees, affected);
+      return;
+    }
     let nodes: Node[];
     try {
       nodes = await this.repo.loadTree(treeId);
@@ -297,8 +314,6 @@ export class Checker {
       affected.push({ snapshot: s.id, path: path || '/', blob: treeId });
       return;
     }
-    // a tree already walked and clean needs no second walk unless damaged blobs must be mapped to files
-    if (seen === true && !this.damaged.size) return;
     trees.set(treeId, true);
     for (const n of nodes) {
       const p = `${path}/${n.name.toString()}`;
