@@ -80,7 +80,8 @@ function defaultRestoreDir() {
 function fsType(dir) {
   let d = dir;
   while (!fs.existsSync(d)) d = path.dirname(d);
-  return sh(`findmnt -no FSTYPE -T ${q(d)}`, { allowFail: true }).out.trim();
+  // the last line is the mount on top (a path can be mounted over: /dev/shm is listed twice here)
+  return sh(`findmnt -no FSTYPE -T ${q(d)}`, { allowFail: true }).out.trim().split('\n').pop();
 }
 
 const W = {
