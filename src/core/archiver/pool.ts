@@ -52,7 +52,7 @@ export class ChunkPool {
   constructor(
     private readonly repo: Repository,
     private readonly index: SharedBlobIndexState,
-    private readonly threads = Number(process.env.FB_T) || Math.max(1, Math.min(availableParallelism(), 8)),
+    private readonly threads = Math.max(1, Math.min(availableParallelism(), 8)),
   ) {
     this.sab = new SharedArrayBuffer(4 * threads);
     this.credit = new Int32Array(this.sab);

@@ -10,8 +10,11 @@ export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 export const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
 
-export function sha256(data: Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest();
+/** SHA-256 of the bytes, or of the parts back to back (a pack: thousands of blobs, never joined). */
+export function sha256(data: Uint8Array | readonly Uint8Array[]): Buffer {
+  const h = createHash('sha256');
+  for (const p of data instanceof Uint8Array ? [data] : data) h.update(p);
+  return h.digest();
 }
 
 /** HMAC-SHA256 of the concatenated parts (one part, the per-blob case, goes through the addon's reused context). */

@@ -2,8 +2,7 @@
  * Pack files and index files (design.md §8, §9).
  * entry := u8(type) ‖ u8(compression) ‖ id[32] ‖ u32le(offset) ‖ u32le(length) ‖ u32le(rawLength)
  */
-import { createHash } from 'node:crypto';
-import { open, seal } from '../crypto/crypto.js';
+import { open, seal, sha256 } from '../crypto/crypto.js';
 import { compress, decompress } from '../crypto/compress.js';
 import { FlashbackError } from '../errors/errors.js';
 
@@ -78,9 +77,7 @@ export class PackBuilder {
     len.writeUInt32LE(header.length, 0);
     const parts = [...this.parts, header, len];
     this.parts = [];
-    const h = createHash('sha256');
-    for (const p of parts) h.update(p);
-    return { id: h.digest('hex'), parts, size: this.size + header.length + 4, entries: this.entries };
+    return { id: sha256(parts).toString('hex'), parts, size: this.size + header.length + 4, entries: this.entries };
   }
 }
 
