@@ -101,11 +101,23 @@ const records = [];
 const facts = {};
 const checks = [];
 const probes = {};
+// NODE_EXTRA_CA_CERTS makes every Node process parse that CA bundle as it starts (measured below); no step
+// here opens a TLS connection, and a user's shell does not normally set it, so the benchmarked commands run
+// without it. The note in the report says so, with the cost measured on this machine.
+const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
 const envOf = (t) => {
   const e = { ...process.env, ...t.env(o.work) };
-  for (const k of ['FLASHBACK_REPOSITORY', 'FLASHBACK_PASSWORD_FILE', 'FLASHBACK_PASSWORD_COMMAND', 'FLASHBACK_TEST_KDF_N']) delete e[k];
+  for (const k of ['FLASHBACK_REPOSITORY', 'FLASHBACK_PASSWORD_FILE', 'FLASHBACK_PASSWORD_COMMAND', 'FLASHBACK_TEST_KDF_N', 'NODE_EXTRA_CA_CERTS']) delete e[k];
   return e;
 };
+/** median wall time of `node -e 0` with and without NODE_EXTRA_CA_CERTS, for the report's note */
+function caCertsCost() {
+  if (!extraCaCerts) return undefined;
+  const med = (env) => [0, 1, 2, 3, 4].map(() => timed(process.execPath, ['-e', '0'], { env, logFile: path.join(W.logs, 'node-start.log') }).wall).sort((a, b) => a - b)[2];
+  const without = { ...process.env };
+  delete without.NODE_EXTRA_CA_CERTS;
+  return { with: med(process.env), without: med(without) };
+}
 const repoOf = (t, k) => path.join(W.repos, `${t.name}.${k}`);
 const applies = (t, ds, step) =>
   (!t.datasets || t.datasets.includes(ds.id)) && (!t.onlySteps || t.onlySteps.includes(step.name)) &&
@@ -215,6 +227,7 @@ function runScenario(ds) {
   });
 }
 
+const caCerts = caCertsCost();
 for (const id of o.datasets) runScenario(scen[id]);
 if (!o.keep) clean();
 
@@ -229,6 +242,9 @@ const notes = [
     (probes.restic ? ` (restic cat config: ${probes.restic.toFixed(2)} s` +
       (probes.flashback ? `, flashback cat config: ${probes.flashback.toFixed(2)} s)` : ')') : '') + '.',
   NOISE_NOTE,
+  ...(caCerts ? [`NODE_EXTRA_CA_CERTS is set on this machine (${extraCaCerts}); the benchmarked commands run without it, ` +
+    `as a user's shell would: it makes every Node process parse the whole CA bundle at start-up, which no step here ` +
+    `needs (\`node -e 0\`: ${caCerts.with.toFixed(2)} s with it, ${caCerts.without.toFixed(2)} s without, medians of 5).`] : []),
   ...(o.quick ? ['Quick mode: trees of ~0.1 GB, where fixed per-command costs (process start, key derivation, opening ' +
     'the repository) weigh much more than on the full datasets; the targets are meant for the full run.'] : []),
   ...Object.entries(skipped).map(([t, why]) => `${t} not run: ${why}.`),

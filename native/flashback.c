@@ -27,23 +27,18 @@
 #include <unistd.h>
 
 #include "crypto.h"
-
-#define MAX_ARGS 6
+#include "util.h"
+#include "walk.h"
 /* getpw*_r / getgr*_r scratch buffers grow up to this size on ERANGE (huge groups). */
 #define MAX_NSS_BUF (16 * 1024 * 1024)
 
 /* After a failed napi_* call: make sure an exception is pending, then return NULL to JS. */
-static napi_value fail(napi_env env) {
+napi_value fail(napi_env env) {
   bool pending = false;
   napi_is_exception_pending(env, &pending);
   if (!pending) napi_throw_error(env, NULL, "N-API call failed");
   return NULL;
 }
-
-#define CHECK(env, call)                   \
-  do {                                     \
-    if ((call) != napi_ok) return fail(env); \
-  } while (0)
 
 static const char *errno_name(int err) {
   /* glibc names 95 EOPNOTSUPP; Node/libuv (and callers) use ENOTSUP. */
@@ -52,7 +47,7 @@ static const char *errno_name(int err) {
   return name != NULL ? name : "EUNKNOWN";
 }
 
-static napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
+napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path) {
   char msg[512];
   if (path != NULL)
     snprintf(msg, sizeof msg, "%s: %s, %s '%s'", errno_name(err), strerror(err), syscall, path);
@@ -83,7 +78,7 @@ static napi_value throw_type_value(napi_env env, const char *what, const char *e
   return NULL;
 }
 
-static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = MAX_ARGS;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
   if (argc < want) {
@@ -97,7 +92,7 @@ static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_va
  * Copies a Buffer or string argument into a NUL-terminated heap string (caller frees *out).
  * Embedded NULs are refused: the kernel would silently truncate the path or name there.
  */
-static bool get_bytes(napi_env env, napi_value v, const char *what, char **out) {
+bool get_bytes(napi_env env, napi_value v, const char *what, char **out) {
   bool is_buffer = false;
   napi_valuetype type;
   if (napi_is_buffer(env, v, &is_buffer) != napi_ok || napi_typeof(env, v, &type) != napi_ok) return false;
@@ -426,105 +421,6 @@ static napi_value js_getgrgid(napi_env env, napi_callback_info info) { return lo
 static napi_value js_getpwnam(napi_env env, napi_callback_info info) { return lookup_id(env, info, BY_USER); }
 static napi_value js_getgrnam(napi_env env, napi_callback_info info) { return lookup_id(env, info, BY_GROUP); }
 
-/*
- * lstatdir(path) -> { names: Buffer[], stats: BigInt64Array }: the entries of a directory (without "." and
- * "..") and, per entry, LSTATDIR_FIELDS numbers from fstatat(AT_SYMLINK_NOFOLLOW): errno (0 when the stat
- * succeeded; the entry vanished or is unreadable otherwise), dev, ino, mode, nlink, uid, gid, rdev, size,
- * blocks, atime, mtime, ctime (nanoseconds). One call per directory instead of one readdir and one lstat per
- * entry through libuv: the walk of a no-change backup is mostly this.
- */
-#define LSTATDIR_FIELDS 13
-static napi_value js_lstatdir(napi_env env, napi_callback_info info) {
-  napi_value argv[MAX_ARGS];
-  char *path = NULL;
-  if (!get_args(env, info, 1, argv) || !get_bytes(env, argv[0], "path", &path)) return NULL;
-  DIR *dir = opendir(path);
-  if (dir == NULL) {
-    int err = errno;
-    throw_errno(env, err, "scandir", path);
-    free(path);
-    return NULL;
-  }
-  int dfd = dirfd(dir);
-  size_t cap = 64, n = 0;
-  char **names = malloc(cap * sizeof *names);
-  int64_t *st = malloc(cap * LSTATDIR_FIELDS * sizeof *st);
-  napi_value result = NULL;
-  if (names == NULL || st == NULL) goto oom;
-  for (;;) {
-    errno = 0;
-    struct dirent *e = readdir(dir);
-    if (e == NULL) {
-      if (errno != 0) {
-        throw_errno(env, errno, "scandir", path);
-        goto done;
-      }
-      break;
-    }
-    if (e->d_name[0] == '.' && (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0'))) continue;
-    if (n == cap) {
-      cap *= 2;
-      char **nn = realloc(names, cap * sizeof *names);
-      if (nn == NULL) goto oom;
-      names = nn;
-      int64_t *ns = realloc(st, cap * LSTATDIR_FIELDS * sizeof *st);
-      if (ns == NULL) goto oom;
-      st = ns;
-    }
-    names[n] = strdup(e->d_name);
-    if (names[n] == NULL) goto oom;
-    int64_t *f = st + n * LSTATDIR_FIELDS;
-    struct stat s;
-    memset(f, 0, LSTATDIR_FIELDS * sizeof *f);
-    if (fstatat(dfd, e->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0) {
-      f[0] = errno;
-    } else {
-      f[1] = (int64_t)s.st_dev;
-      f[2] = (int64_t)s.st_ino;
-      f[3] = s.st_mode;
-      f[4] = (int64_t)s.st_nlink;
-      f[5] = s.st_uid;
-      f[6] = s.st_gid;
-      f[7] = (int64_t)s.st_rdev;
-      f[8] = s.st_size;
-      f[9] = s.st_blocks;
-      f[10] = (int64_t)s.st_atim.tv_sec * 1000000000 + s.st_atim.tv_nsec;
-      f[11] = (int64_t)s.st_mtim.tv_sec * 1000000000 + s.st_mtim.tv_nsec;
-      f[12] = (int64_t)s.st_ctim.tv_sec * 1000000000 + s.st_ctim.tv_nsec;
-    }
-    n++;
-  }
-  {
-    napi_value arr, out, ab, typed;
-    void *abdata = NULL;
-    if (napi_create_array_with_length(env, n, &arr) != napi_ok) goto done;
-    for (size_t i = 0; i < n; i++) {
-      napi_value buf;
-      if (napi_create_buffer_copy(env, strlen(names[i]), names[i], NULL, &buf) != napi_ok) goto done;
-      if (napi_set_element(env, arr, (uint32_t)i, buf) != napi_ok) goto done;
-    }
-    size_t bytes = n * LSTATDIR_FIELDS * sizeof *st;
-    if (napi_create_arraybuffer(env, bytes, &abdata, &ab) != napi_ok) goto done;
-    if (bytes > 0) memcpy(abdata, st, bytes);
-    if (napi_create_typedarray(env, napi_bigint64_array, n * LSTATDIR_FIELDS, ab, 0, &typed) != napi_ok) goto done;
-    if (napi_create_object(env, &out) != napi_ok) goto done;
-    if (napi_set_named_property(env, out, "names", arr) != napi_ok) goto done;
-    if (napi_set_named_property(env, out, "stats", typed) != napi_ok) goto done;
-    result = out;
-  }
-  goto done;
-oom:
-  napi_throw_error(env, "ENOMEM", "out of memory");
-done:
-  if (names != NULL)
-    for (size_t i = 0; i < n; i++) free(names[i]);
-  free(names);
-  free(st);
-  closedir(dir);
-  free(path);
-  return result;
-}
-
 NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
@@ -533,13 +429,13 @@ NAPI_MODULE_INIT() {
       {"llistxattr", js_llistxattr}, {"lgetxattr", js_lgetxattr}, {"lsetxattr", js_lsetxattr},
       {"utimensat", js_utimensat},   {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
       {"getgrgid", js_getgrgid},     {"getpwnam", js_getpwnam},   {"getgrnam", js_getgrnam},
-      {"lstatdir", js_lstatdir},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
     napi_value fn;
     CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
     CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
   }
+  if (flashback_walk_init(env, exports) != napi_ok) return NULL;
   if (flashback_crypto_init(env, exports) != napi_ok) {
     napi_throw_error(env, "ERR_CRYPTO", "cannot set up OpenSSL contexts");
     return NULL;

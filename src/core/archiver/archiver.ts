@@ -7,19 +7,19 @@ import { lstatSync, statSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { FlashbackError, errorMessage } from '../errors/errors.js';
 import { readNode } from '../fs/meta.js';
-import { lstatDir, type DirEntryStat } from '../fs/native.js';
+import { DirWalker, type DirListing } from '../fs/native.js';
 import type { Node } from '../model/node.js';
 import { encodeTree } from '../model/tree.js';
 import { BlobWriter, findOrphanPacks } from '../repository/blob-writer.js';
 import type { Repository } from '../repository/repository.js';
 import { filterSnapshots } from '../repository/snapshots.js';
 import { ChunkPool } from './pool.js';
-import { buildTrie, normalizeSources, type SourceTrie } from './sources.js';
+import { buildTrie, normalizeSources, sourceOrder, type SourceTrie } from './sources.js';
 import { DirCache, entriesDigest } from './dircache.js';
 import { startScan } from './scan.js';
 import { snapshotRecord } from './record.js';
 import type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
-import { SLASH, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
+import { SLASH, ListedEntry, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
 
 export type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
 
@@ -32,6 +32,8 @@ export class Archiver {
   private dirCache?: DirCache;
   /** directories whose tree came from the directory cache (the parent's tree was not loaded) */
   private cachedDirs = 0;
+  /** lists the sources ahead of the walk, in a native thread */
+  private walker!: DirWalker;
 
   constructor(
     private readonly repo: Repository,
@@ -48,6 +50,16 @@ export class Archiver {
         throw new FlashbackError('ERR_USAGE', `cannot back up ${p}: ${errorMessage(err)}`, { hint: 'check the path' });
       }
     }
+    // the walker starts listing the sources now, while the index and the parent snapshot load
+    this.walker = new DirWalker(sourceOrder(buildTrie(paths)).map((p) => Buffer.from(p)), !!this.opts.oneFileSystem);
+    try {
+      return await this.walk(start, paths);
+    } finally {
+      this.walker.close();
+    }
+  }
+
+  private async walk(start: Date, paths: string[]): Promise<BackupResult> {
     await this.repo.loadIndex();
     const host = this.opts.host ?? hostname();
     const parent = await this.findParent(host, paths);
@@ -195,33 +207,35 @@ export class Archiver {
     const node = old?.type === 'dir' && sameInode(old, st) ? { ...old, name, subtree: undefined } : this.tryReadNode(path, name, st);
     if (!node) return ready(undefined);
     node.atime = node.mtime;
-    let listed: DirEntryStat[] = [];
+    let listing: DirListing = { entries: [], digest: '', digested: -1 };
     const crossesDevice = this.opts.oneFileSystem && st.dev !== walk.dev;
     if (!crossesDevice) {
       try {
-        listed = lstatDir(path);
+        listing = this.walker.list(path);
       } catch (err) {
         this.warn(path, 'unreadable', `cannot list directory: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
       }
     }
+    let listed = listing.entries;
     if (this.opts.excludeCaches && listed.some((e) => e.name.toString() === 'CACHEDIR.TAG') && isCacheDir(path)) {
       listed = listed.filter((e) => e.name.toString() === 'CACHEDIR.TAG');
     }
     const inner: Walk = { ancestors: new Set(walk.ancestors).add(`${st.dev}:${st.ino}`), dev: walk.dev };
     const entries: Entry[] = [];
+    const excluder = this.opts.excluder;
     for (const { name: childName, st: cst, error } of listed) {
-      const childPath = join(path, childName);
       if (!cst) {
-        this.warn(childPath, 'unreadable', errorMessage(error));
+        this.warn(join(path, childName), 'unreadable', errorMessage(error));
         continue;
       }
-      if (this.opts.excluder?.excluded(childPath, cst.isDirectory())) continue;
-      entries.push({ name: childName, path: childPath, st: cst });
+      const e = new ListedEntry(path, childName, cst);
+      if (excluder?.excluded(e.path, cst.isDirectory())) continue;
+      entries.push(e);
     }
     const cache = this.dirCache;
     if (!cache) return this.saveDirEntries(path, node, old, entries, inner, '');
-    entries.sort((x, y) => Buffer.compare(x.name, y.name));
-    const digest = entriesDigest(entries);
+    // entries come sorted by name; the native digest holds unless an exclusion left entries out
+    const digest = entries.length === listing.digested ? listing.digest : entriesDigest(entries);
     const cached = cache.get(path);
     const followsLinks = this.opts.followSymlinks && entries.some((e) => e.st.isSymbolicLink());
     if (!cached || cached.digest !== digest || followsLinks || !this.writer.known(Buffer.from(cached.tree, 'hex'))) {

@@ -38,6 +38,19 @@ export interface Entry {
   st: BigIntStats;
 }
 
+/** An entry of a listed directory; its path is only joined when asked for (most entries of a no-change backup never are). */
+export class ListedEntry implements Entry {
+  private joined?: Buffer;
+  constructor(
+    private readonly dir: Buffer,
+    readonly name: Buffer,
+    readonly st: BigIntStats,
+  ) {}
+  get path(): Buffer {
+    return (this.joined ??= join(this.dir, this.name));
+  }
+}
+
 /** What a walk carries down: directories on the current path (symlink loop detection) and the source's device. */
 export interface Walk {
   ancestors: Set<string>;

@@ -30,3 +30,15 @@ export function buildTrie(paths: string[]): SourceTrie {
   }
   return root;
 }
+
+/** The sources in the order the backup walks them (Archiver.saveVirtual: children sorted, depth first). */
+export function sourceOrder(trie: SourceTrie, path: string = sep): string[] {
+  if (trie.source && path === sep) return [sep];
+  const out: string[] = [];
+  for (const [name, child] of [...trie.children].sort()) {
+    const p = path === sep ? sep + name : path + sep + name;
+    if (child.source) out.push(p);
+    else out.push(...sourceOrder(child, p));
+  }
+  return out;
+}

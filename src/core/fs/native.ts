@@ -99,45 +99,81 @@ export function groupId(name: string): number | undefined {
   return name === '' ? undefined : cached(groupIds, name, (n) => addon().getgrnam(n), undefined);
 }
 
-const S_IFMT = 0o170000n;
+const S_IFMT = 0o170000;
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
-/** The fields of BigIntStats that the backup walk and node capture use, from lstatdir's numbers. */
+/**
+ * The fields of BigIntStats that the backup walk and node capture use, read on demand from lstatdir's numbers
+ * (13 per entry: errno, dev, ino, mode, nlink, uid, gid, rdev, size, blocks, atime, mtime, ctime). A no-change
+ * backup looks at the type and size of most entries and at nothing else, so no BigInt is made for the rest.
+ */
 class DirEntryStats {
   constructor(
-    readonly dev: bigint,
-    readonly ino: bigint,
-    readonly mode: bigint,
-    readonly nlink: bigint,
-    readonly uid: bigint,
-    readonly gid: bigint,
-    readonly rdev: bigint,
-    readonly size: bigint,
-    readonly blocks: bigint,
-    readonly atimeNs: bigint,
-    readonly mtimeNs: bigint,
-    readonly ctimeNs: bigint,
+    private readonly u: BigUint64Array,
+    private readonly f: BigInt64Array,
+    /** the same numbers as 32-bit words: the mode's low word, without making a BigInt */
+    private readonly w: Uint32Array,
+    private readonly k: number,
   ) {}
+  get dev(): bigint {
+    return this.u[this.k + 1];
+  }
+  get ino(): bigint {
+    return this.u[this.k + 2];
+  }
+  get mode(): bigint {
+    return this.u[this.k + 3];
+  }
+  get nlink(): bigint {
+    return this.u[this.k + 4];
+  }
+  get uid(): bigint {
+    return this.u[this.k + 5];
+  }
+  get gid(): bigint {
+    return this.u[this.k + 6];
+  }
+  get rdev(): bigint {
+    return this.u[this.k + 7];
+  }
+  get size(): bigint {
+    return this.u[this.k + 8];
+  }
+  get blocks(): bigint {
+    return this.u[this.k + 9];
+  }
+  get atimeNs(): bigint {
+    return this.f[this.k + 10];
+  }
+  get mtimeNs(): bigint {
+    return this.f[this.k + 11];
+  }
+  get ctimeNs(): bigint {
+    return this.f[this.k + 12];
+  }
+  private type(): number {
+    return this.w[(this.k + 3) * 2] & S_IFMT;
+  }
   isFile(): boolean {
-    return (this.mode & S_IFMT) === 0o100000n;
+    return this.type() === 0o100000;
   }
   isDirectory(): boolean {
-    return (this.mode & S_IFMT) === 0o040000n;
+    return this.type() === 0o040000;
   }
   isSymbolicLink(): boolean {
-    return (this.mode & S_IFMT) === 0o120000n;
+    return this.type() === 0o120000;
   }
   isFIFO(): boolean {
-    return (this.mode & S_IFMT) === 0o010000n;
+    return this.type() === 0o010000;
   }
   isSocket(): boolean {
-    return (this.mode & S_IFMT) === 0o140000n;
+    return this.type() === 0o140000;
   }
   isCharacterDevice(): boolean {
-    return (this.mode & S_IFMT) === 0o020000n;
+    return this.type() === 0o020000;
   }
   isBlockDevice(): boolean {
-    return (this.mode & S_IFMT) === 0o060000n;
+    return this.type() === 0o060000;
   }
 }
 
@@ -148,24 +184,70 @@ export interface DirEntryStat {
   error?: NodeJS.ErrnoException;
 }
 
+/** A directory's entries, sorted by name (bytewise), and the digest of those whose lstat succeeded. */
+export interface DirListing {
+  entries: DirEntryStat[];
+  /**
+   * SHA-256 (hex) of the entries whose lstat succeeded, exactly as archiver/dircache.ts entriesDigest
+   * computes it: valid for the walk's entry list as long as the walk left none of those out.
+   */
+  digest: string;
+  /** how many entries the digest covers */
+  digested: number;
+}
+
 /**
- * readdir + lstat of every entry in one native call (the walk of a no-change backup is mostly this). The stats
- * carry the fields of BigIntStats that the walk and readNode use (ids, mode, sizes, times in ns, isX()),
- * not the Date properties.
+ * Lists the backup's source trees ahead of the walk, in a native thread (native/walk.c): depth first, children
+ * by name, the order in which the archiver visits them. `list` takes a listing it made, or lists directly when
+ * the walker is behind or never planned the path; either way the result is the same as lstatDir's. It only
+ * ever saves time; close() stops the thread and frees what it still held.
  */
-export function lstatDir(path: Buffer): DirEntryStat[] {
-  const { names, stats: f } = addon().lstatdir(path);
+export class DirWalker {
+  private handle: unknown;
+
+  /**
+   * roots: the source directories in the order the walk visits them; oneFileSystem: do not plan directories
+   * on another device than their source; maxHeld: bytes of listings made ahead (default 8 MiB)
+   */
+  constructor(roots: Buffer[], oneFileSystem: boolean, maxHeld?: number) {
+    this.handle = addon().walkerStart(roots, oneFileSystem, maxHeld);
+  }
+
+  list(path: Buffer): DirListing {
+    return lstatDir(path, this);
+  }
+
+  /** @internal the native handle, undefined once closed */
+  get native(): unknown {
+    return this.handle;
+  }
+
+  close(): void {
+    if (this.handle === undefined) return;
+    addon().walkerStop(this.handle);
+    this.handle = undefined;
+  }
+}
+
+/**
+ * readdir + lstat of every entry in one native call, sorted by name, with the entries' digest (the walk of a
+ * no-change backup is mostly this). The stats carry the fields of BigIntStats that the walk and readNode use
+ * (ids, mode, sizes, times in ns, isX()), not the Date properties.
+ */
+export function lstatDir(path: Buffer, walker?: DirWalker): DirListing {
+  const { names, ends, stats: f, digest, ok } = addon().lstatdir(path, walker?.native);
   const u = new BigUint64Array(f.buffer, f.byteOffset, f.length); // ids, mode, counts and sizes are unsigned
-  const out: DirEntryStat[] = new Array(names.length);
-  for (let i = 0, k = 0; i < names.length; i++, k += 13) {
-    if (f[k] !== 0n) {
-      const code = ERRNO_NAMES.get(Number(f[k])) ?? 'EIO';
-      const error = Object.assign(new Error(`${code}: lstat '${Buffer.concat([path, Buffer.from('/'), names[i]]).toString()}'`), { code, errno: -Number(f[k]), syscall: 'lstat' });
-      out[i] = { name: names[i], error };
+  const w = new Uint32Array(f.buffer, f.byteOffset, f.length * 2);
+  const out: DirEntryStat[] = new Array(ends.length);
+  for (let i = 0, k = 0, at = 0; i < ends.length; at = ends[i], i++, k += 13) {
+    const name = names.subarray(at, ends[i]);
+    if (w[k * 2] !== 0) {
+      const code = ERRNO_NAMES.get(w[k * 2]) ?? 'EIO';
+      const error = Object.assign(new Error(`${code}: lstat '${Buffer.concat([path, Buffer.from('/'), name]).toString()}'`), { code, errno: -w[k * 2], syscall: 'lstat' });
+      out[i] = { name, error };
       continue;
     }
-    const st = new DirEntryStats(u[k + 1], u[k + 2], u[k + 3], u[k + 4], u[k + 5], u[k + 6], u[k + 7], u[k + 8], u[k + 9], f[k + 10], f[k + 11], f[k + 12]);
-    out[i] = { name: names[i], st: st as unknown as BigIntStats };
+    out[i] = { name, st: new DirEntryStats(u, f, w, k) as unknown as BigIntStats };
   }
-  return out;
+  return { entries: out, digest: digest.toString('hex'), digested: ok };
 }

@@ -18,7 +18,10 @@ export interface Addon {
   getgrgid(gid: number): string | undefined;
   getpwnam(name: string): number | undefined;
   getgrnam(name: string): number | undefined;
-  lstatdir(path: Buffer): { names: Buffer[]; stats: BigInt64Array };
+  /** sorted by name, names back to back (ends[i]: where name i ends); digest covers the `ok` entries whose lstat succeeded (native/walk.c) */
+  lstatdir(path: Buffer, walker?: unknown): { names: Buffer; ends: Uint32Array; stats: BigInt64Array; digest: Buffer; ok: number };
+  walkerStart(roots: Buffer[], oneFileSystem: boolean, maxHeld?: number): unknown;
+  walkerStop(walker: unknown): void;
   /** nonce ‖ AES-256-GCM(key, nonce, aad, plain) ‖ tag, in a Buffer of its own */
   seal(key: Uint8Array, aad: Uint8Array, plain: Uint8Array): Buffer;
   /** the same, written at out[offset..]; returns the bytes written (plain.length + 28) */
