@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { BlobIndex, type BlobLocation, type SharedBlobIndexState } from '../src/core/index/blob-index.js';
 import { hexToId, idToHex } from '../src/core/util/hex.js';
+import { indexPackNumbers } from '../src/core/pack/format.js';
 
 const MODULE_URL = new URL('../src/core/index/blob-index.js', import.meta.url).href;
 
@@ -214,4 +215,94 @@ test('forEachEntry() visits every entry once across tables; entryAt(ref) returns
   for (let i = 0; i < 5000; i += 97) assert.deepEqual(index.entryAt(seen.get(idToHex(idAt(ids, i)))!).loc, locFor(i));
   assert.throws(() => index.entryAt(5000), RangeError);
   assert.throws(() => index.entryAt(-1), RangeError);
+});
+
+/**
+ * An index body as pack/format.ts writes it: version 1, the packs (id, entry count, entries of 46 bytes: type,
+ * compression, id, offset, length, rawLength), no superseded files. runs: which ids go into each pack.
+ */
+function body(ids: Uint8Array, runs: { pack: string; from: number; count: number; first: number }[]): Buffer {
+  const parts: Buffer[] = [Buffer.from([1, 0, 0, 0, 0])];
+  parts[0].writeUInt32LE(runs.length, 1);
+  for (const r of runs) {
+    const head = Buffer.alloc(36);
+    head.write(r.pack, 0, 'hex');
+    head.writeUInt32LE(r.count, 32);
+    const out = Buffer.alloc(r.count * 46);
+    for (let j = 0; j < r.count; j++) {
+      const loc = locFor(r.first + j);
+      const e = j * 46;
+      out[e] = loc.type;
+      out[e + 1] = loc.compression;
+      out.set(idAt(ids, r.from + j), e + 2);
+      out.writeUInt32LE(loc.offset, e + 34);
+      out.writeUInt32LE(loc.length, e + 38);
+      out.writeUInt32LE(loc.rawLength, e + 42);
+    }
+    parts.push(head, out);
+  }
+  parts.push(Buffer.alloc(4));
+  return Buffer.concat(parts);
+}
+
+const packHex = (i: number) => i.toString(16).padStart(64, '0');
+
+test('addBody (native index loading) builds exactly the table add() builds, duplicates and growth included', () => {
+  const n = 150_000; // three blocks of 64 Ki entries
+  const ids = randomBytes(32 * n);
+  const runs: { pack: string; from: number; count: number; first: number }[] = [];
+  for (let from = 0, p = 0; from < n; from += 997, p++) runs.push({ pack: packHex(p), from, count: Math.min(997, n - from), first: from });
+  // duplicates: a run repeated in another pack, and one overlapping two others (add() keeps the first location)
+  runs.push({ pack: packHex(9000), from: 0, count: 100, first: 500_000 }, { pack: packHex(9001), from: 990, count: 50, first: 600_000 });
+  const files = [runs.slice(0, 60), runs.slice(60, 61), runs.slice(61)]; // three index files
+  const byAdd = new BlobIndex();
+  const byBody = new BlobIndex();
+  for (const f of files) {
+    const b = body(ids, f);
+    const packs = indexPackNumbers(b, (hex) => byBody.packNumber(hex));
+    let added = 0;
+    for (const r of f) {
+      const pack = byAdd.packNumber(r.pack);
+      for (let j = 0; j < r.count; j++) if (byAdd.add(idAt(ids, r.from + j), { ...locFor(r.first + j), pack })) added++;
+    }
+    assert.equal(byBody.addBody(b, packs), added);
+  }
+  assert.equal(byBody.size, n);
+  assert.equal(byAdd.size, n);
+  for (let i = 0; i < n; i++) {
+    const id = idAt(ids, i);
+    assert.deepEqual(byBody.get(id), byAdd.get(id));
+    assert.equal(byBody.ordinal(id), byAdd.ordinal(id));
+  }
+  assert.equal(byBody.get(randomBytes(32)), undefined);
+  // the frozen table answers in workers like any other
+  const state = byBody.share();
+  assert.equal(BlobIndex.fromShared(state).get(idAt(ids, n - 1))?.length, locFor(n - 1).length);
+});
+
+test('addBody: a bad body adds nothing; after share() the frozen tables are looked in first', () => {
+  const ids = randomBytes(32 * 40);
+  const index = new BlobIndex();
+  const numbers = (b: Buffer) => indexPackNumbers(b, (hex) => index.packNumber(hex));
+  const bad = body(ids, [{ pack: packHex(1), from: 0, count: 4, first: 0 }, { pack: packHex(2), from: 4, count: 6, first: 4 }]);
+  const at = 5 + 36 + 4 * 46 + 36 + 46; // the second pack's second entry
+  bad[at] = 2; // type 2
+  const packs = numbers(bad);
+  assert.throws(() => index.addBody(bad, packs), new RegExp(`invalid entry at ${at}`));
+  assert.equal(index.size, 0);
+  const good = body(ids, [{ pack: packHex(1), from: 0, count: 20, first: 0 }]);
+  assert.throws(() => numbers(good.subarray(0, good.length - 10)), /truncated/);
+  assert.throws(() => numbers(Buffer.concat([good, Buffer.alloc(1)])), /trailing bytes/);
+  assert.throws(() => index.addBody(good.subarray(0, 100), numbers(good)), /truncated/);
+  assert.equal(index.size, 0);
+  assert.equal(index.addBody(good, numbers(good)), 20);
+  index.share();
+  // the delta table: ids 10..19 are in the frozen table already, 20..39 are new
+  const more = body(ids, [{ pack: packHex(3), from: 10, count: 30, first: 1000 }]);
+  assert.equal(index.addBody(more, numbers(more)), 20);
+  assert.equal(index.packId(index.get(idAt(ids, 15))!.pack), packHex(1));
+  assert.equal(index.packId(index.get(idAt(ids, 25))!.pack), packHex(3));
+  assert.equal(index.get(idAt(ids, 25))?.offset, locFor(1015).offset);
+  assert.throws(() => index.addBody(bad, packs), new RegExp(`invalid entry at ${at}`));
+  assert.equal(index.size, 40);
 });

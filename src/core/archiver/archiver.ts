@@ -7,7 +7,7 @@ import { lstatSync, statSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { FlashbackError, errorMessage } from '../errors/errors.js';
 import { readNode } from '../fs/meta.js';
-import { DirWalker, type DirListing } from '../fs/native.js';
+import { DirListing, DirWalker } from '../fs/native.js';
 import type { Node } from '../model/node.js';
 import { encodeTree } from '../model/tree.js';
 import { BlobWriter, findOrphanPacks } from '../repository/blob-writer.js';
@@ -19,7 +19,7 @@ import { DirCache, entriesDigest } from './dircache.js';
 import { startScan } from './scan.js';
 import { snapshotRecord } from './record.js';
 import type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
-import { SLASH, ListedEntry, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
+import { CACHEDIR_TAG, SLASH, ListedEntry, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
 
 export type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
 
@@ -207,7 +207,7 @@ export class Archiver {
     const node = old?.type === 'dir' && sameInode(old, st) ? { ...old, name, subtree: undefined } : this.tryReadNode(path, name, st);
     if (!node) return ready(undefined);
     node.atime = node.mtime;
-    let listing: DirListing = { entries: [], digest: '', digested: -1 };
+    let listing = DirListing.empty();
     const crossesDevice = this.opts.oneFileSystem && st.dev !== walk.dev;
     if (!crossesDevice) {
       try {
@@ -216,34 +216,75 @@ export class Archiver {
         this.warn(path, 'unreadable', `cannot list directory: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`);
       }
     }
-    let listed = listing.entries;
-    if (this.opts.excludeCaches && listed.some((e) => e.name.toString() === 'CACHEDIR.TAG') && isCacheDir(path)) {
-      listed = listed.filter((e) => e.name.toString() === 'CACHEDIR.TAG');
-    }
     const inner: Walk = { ancestors: new Set(walk.ancestors).add(`${st.dev}:${st.ino}`), dev: walk.dev };
+    const cache = this.dirCache;
+    const o = this.opts;
+    const cacheTag = o.excludeCaches && listing.has(CACHEDIR_TAG) && isCacheDir(path);
+    // The common case, taken without building an entry per file: every entry readable, none excluded, and
+    // the same entries as when the cached tree was made.
+    if (cache && !o.excluder && !cacheTag && listing.digested === listing.count && !(o.followSymlinks && listing.hasSymlink())) {
+      const cached = this.cachedTree(path, listing.digest);
+      if (cached) {
+        const subdirs = listing.directories().map((e) => new ListedEntry(path, e.name, e.st!));
+        const others = () => listing.entries.filter((e) => !e.st!.isDirectory()).map((e) => new ListedEntry(path, e.name, e.st!));
+        return this.saveCachedDir(path, node, cached, listing.digest, subdirs, listing.totals(), others, inner);
+      }
+    }
+    const listed = cacheTag ? listing.entries.filter((e) => e.name.equals(CACHEDIR_TAG)) : listing.entries;
     const entries: Entry[] = [];
-    const excluder = this.opts.excluder;
     for (const { name: childName, st: cst, error } of listed) {
       if (!cst) {
         this.warn(join(path, childName), 'unreadable', errorMessage(error));
         continue;
       }
       const e = new ListedEntry(path, childName, cst);
-      if (excluder?.excluded(e.path, cst.isDirectory())) continue;
+      if (o.excluder?.excluded(e.path, cst.isDirectory())) continue;
       entries.push(e);
     }
-    const cache = this.dirCache;
     if (!cache) return this.saveDirEntries(path, node, old, entries, inner, '');
     // entries come sorted by name; the native digest holds unless an exclusion left entries out
     const digest = entries.length === listing.digested ? listing.digest : entriesDigest(entries);
-    const cached = cache.get(path);
-    const followsLinks = this.opts.followSymlinks && entries.some((e) => e.st.isSymbolicLink());
-    if (!cached || cached.digest !== digest || followsLinks || !this.writer.known(Buffer.from(cached.tree, 'hex'))) {
-      return this.saveDirEntries(path, node, old?.subtree ? old : cached && ({ type: 'dir', subtree: cached.tree } as Node), entries, inner, digest);
+    const cached = o.followSymlinks && entries.some((e) => e.st.isSymbolicLink()) ? undefined : this.cachedTree(path, digest);
+    if (!cached) {
+      const prev = cache.get(path);
+      return this.saveDirEntries(path, node, old?.subtree ? old : prev && ({ type: 'dir', subtree: prev.tree } as Node), entries, inner, digest);
     }
-    // Same entries as in the parent snapshot: the tree is the cached one, provided every subdirectory also
-    // keeps its cached tree. Files are not looked at; the parent's tree is not even loaded.
+    const totals = { others: 0, files: 0, bytes: 0 };
+    for (const e of entries) {
+      if (e.st.isDirectory()) continue;
+      totals.others++;
+      if (e.st.isFile()) {
+        totals.files++;
+        totals.bytes += Number(e.st.size);
+      }
+    }
     const subdirs = entries.filter((e) => e.st.isDirectory());
+    const others = () => entries.filter((e) => !e.st.isDirectory());
+    return this.saveCachedDir(path, node, cached, digest, subdirs, totals, others, inner);
+  }
+
+  /** The cached tree of a directory whose entries have this digest now, if the cache has one still in the repository. */
+  private cachedTree(path: Buffer, digest: string): string | undefined {
+    const cached = this.dirCache?.get(path);
+    return cached && cached.digest === digest && this.writer.known(Buffer.from(cached.tree, 'hex')) ? cached.tree : undefined;
+  }
+
+  /**
+   * A directory with the same entries as in the parent snapshot: its tree is the cached one, provided every
+   * subdirectory also keeps its cached tree. Files are not looked at; the parent's tree is not even loaded.
+   * If a subdirectory changed, the tree is rebuilt from the cached tree's file nodes (`others`).
+   */
+  private async saveCachedDir(
+    path: Buffer,
+    node: Node,
+    tree: string,
+    digest: string,
+    subdirs: Entry[],
+    totals: { others: number; files: number; bytes: number },
+    others: () => Entry[],
+    inner: Walk,
+  ): Promise<Pending> {
+    const cache = this.dirCache!;
     const expected = subdirs.map((e) => cache.get(e.path)?.tree);
     const dirs: Promise<Node | undefined>[] = [];
     for (const [i, e] of subdirs.entries()) {
@@ -254,23 +295,16 @@ export class Archiver {
       (async () => {
         const got = await Promise.all(dirs);
         if (got.every((n, i) => n?.subtree !== undefined && n.subtree === expected[i])) {
-          for (const e of entries) {
-            if (e.st.isDirectory()) continue;
-            this.state.files++;
-            if (e.st.isFile()) {
-              this.state.bytes += Number(e.st.size);
-              this.counts.files_unmodified++;
-            }
-          }
+          this.state.files += totals.others;
+          this.state.bytes += totals.bytes;
+          this.counts.files_unmodified += totals.files;
           this.counts.dirs_unmodified++;
           this.cachedDirs++;
-          node.subtree = cached.tree;
-          cache.set(path, cached.tree, digest);
+          node.subtree = tree;
+          cache.set(path, tree, digest);
           return node;
         }
-        // a subdirectory changed: this tree is rebuilt, reusing the cached tree's file nodes
-        const others = entries.filter((e) => !e.st.isDirectory());
-        return (await this.saveDirEntries(path, node, { type: 'dir', subtree: cached.tree } as Node, others, inner, digest, got)).done;
+        return (await this.saveDirEntries(path, node, { type: 'dir', subtree: tree } as Node, others(), inner, digest, got)).done;
       })(),
     );
   }

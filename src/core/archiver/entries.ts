@@ -4,6 +4,7 @@ import { FlashbackError } from '../errors/errors.js';
 import type { Node } from '../model/node.js';
 
 export const SLASH = Buffer.from('/');
+export const CACHEDIR_TAG = Buffer.from('CACHEDIR.TAG');
 const CACHEDIR_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
 
 export function join(dir: Buffer, name: Buffer): Buffer {
@@ -69,7 +70,7 @@ export function present(nodes: (Node | undefined)[]): Node[] {
 
 export function isCacheDir(dir: Buffer): boolean {
   try {
-    return readFileSync(join(dir, Buffer.from('CACHEDIR.TAG'))).subarray(0, CACHEDIR_SIGNATURE.length).toString() === CACHEDIR_SIGNATURE;
+    return readFileSync(join(dir, CACHEDIR_TAG)).subarray(0, CACHEDIR_SIGNATURE.length).toString() === CACHEDIR_SIGNATURE;
   } catch {
     return false;
   }

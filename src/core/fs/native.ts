@@ -184,16 +184,106 @@ export interface DirEntryStat {
   error?: NodeJS.ErrnoException;
 }
 
-/** A directory's entries, sorted by name (bytewise), and the digest of those whose lstat succeeded. */
-export interface DirListing {
-  entries: DirEntryStat[];
-  /**
-   * SHA-256 (hex) of the entries whose lstat succeeded, exactly as archiver/dircache.ts entriesDigest
-   * computes it: valid for the walk's entry list as long as the walk left none of those out.
-   */
-  digest: string;
-  /** how many entries the digest covers */
-  digested: number;
+/**
+ * A directory's entries, sorted by name (bytewise), and the digest of those whose lstat succeeded. The
+ * entries are only built when asked for: an unchanged directory of a no-change backup needs its
+ * subdirectories and the totals of its files, which come straight from lstatdir's numbers.
+ */
+export class DirListing {
+  private built?: DirEntryStat[];
+  private readonly u: BigUint64Array;
+  /** the same numbers as 32-bit words: errno, mode and size without making BigInts */
+  private readonly w: Uint32Array;
+
+  constructor(
+    private readonly dir: Buffer,
+    private readonly names: Buffer,
+    private readonly ends: Uint32Array,
+    private readonly f: BigInt64Array,
+    /**
+     * SHA-256 (hex) of the entries whose lstat succeeded, exactly as archiver/dircache.ts entriesDigest
+     * computes it: valid for the walk's entry list as long as the walk left none of those out.
+     */
+    readonly digest: string,
+    /** how many entries the digest covers */
+    readonly digested: number,
+  ) {
+    this.u = new BigUint64Array(f.buffer, f.byteOffset, f.length); // ids, mode, counts and sizes are unsigned
+    this.w = new Uint32Array(f.buffer, f.byteOffset, f.length * 2);
+  }
+
+  static empty(): DirListing {
+    return new DirListing(Buffer.alloc(0), Buffer.alloc(0), new Uint32Array(0), new BigInt64Array(0), '', -1);
+  }
+
+  get count(): number {
+    return this.ends.length;
+  }
+
+  get entries(): DirEntryStat[] {
+    if (!this.built) {
+      const out: DirEntryStat[] = new Array(this.ends.length);
+      for (let i = 0; i < out.length; i++) out[i] = this.entry(i);
+      this.built = out;
+    }
+    return this.built;
+  }
+
+  /** The entries that are directories (whose lstat succeeded), in name order. */
+  directories(): DirEntryStat[] {
+    const out: DirEntryStat[] = [];
+    for (let i = 0; i < this.ends.length; i++) if (this.w[i * 26] === 0 && (this.mode(i) & S_IFMT) === 0o040000) out.push(this.entry(i));
+    return out;
+  }
+
+  /** Over the entries that are not directories (whose lstat succeeded): how many, how many regular files, their bytes. */
+  totals(): { others: number; files: number; bytes: number } {
+    let others = 0;
+    let files = 0;
+    let bytes = 0;
+    const w = this.w;
+    for (let i = 0; i < this.ends.length; i++) {
+      if (w[i * 26] !== 0) continue;
+      const type = this.mode(i) & S_IFMT;
+      if (type === 0o040000) continue;
+      others++;
+      if (type === 0o100000) {
+        files++;
+        bytes += w[(i * 13 + 8) * 2] + w[(i * 13 + 8) * 2 + 1] * 2 ** 32;
+      }
+    }
+    return { others, files, bytes };
+  }
+
+  /** Whether an entry (whose lstat succeeded) is a symbolic link. */
+  hasSymlink(): boolean {
+    for (let i = 0; i < this.ends.length; i++) if (this.w[i * 26] === 0 && (this.mode(i) & S_IFMT) === 0o120000) return true;
+    return false;
+  }
+
+  /** Whether an entry has this name. */
+  has(name: Buffer): boolean {
+    for (let i = 0, at = 0; i < this.ends.length; at = this.ends[i], i++) {
+      if (this.ends[i] - at === name.length && this.names.compare(name, 0, name.length, at, this.ends[i]) === 0) return true;
+    }
+    return false;
+  }
+
+  private mode(i: number): number {
+    return this.w[(i * 13 + 3) * 2];
+  }
+
+  private entry(i: number): DirEntryStat {
+    const k = i * 13;
+    const name = this.names.subarray(i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
+    const errno = this.w[k * 2];
+    if (errno !== 0) {
+      const code = ERRNO_NAMES.get(errno) ?? 'EIO';
+      const error = Object.assign(new Error(`${code}: lstat '${Buffer.concat([this.dir, Buffer.from('/'), name]).toString()}'`), { code, errno: -errno, syscall: 'lstat' });
+      return { name, error };
+    }
+    return { name, st: new DirEntryStats(this.u, this.f, this.w, k) as unknown as BigIntStats };
+  }
 }
 
 /**
@@ -235,19 +325,6 @@ export class DirWalker {
  * (ids, mode, sizes, times in ns, isX()), not the Date properties.
  */
 export function lstatDir(path: Buffer, walker?: DirWalker): DirListing {
-  const { names, ends, stats: f, digest, ok } = addon().lstatdir(path, walker?.native);
-  const u = new BigUint64Array(f.buffer, f.byteOffset, f.length); // ids, mode, counts and sizes are unsigned
-  const w = new Uint32Array(f.buffer, f.byteOffset, f.length * 2);
-  const out: DirEntryStat[] = new Array(ends.length);
-  for (let i = 0, k = 0, at = 0; i < ends.length; at = ends[i], i++, k += 13) {
-    const name = names.subarray(at, ends[i]);
-    if (w[k * 2] !== 0) {
-      const code = ERRNO_NAMES.get(w[k * 2]) ?? 'EIO';
-      const error = Object.assign(new Error(`${code}: lstat '${Buffer.concat([path, Buffer.from('/'), name]).toString()}'`), { code, errno: -w[k * 2], syscall: 'lstat' });
-      out[i] = { name, error };
-      continue;
-    }
-    out[i] = { name, st: new DirEntryStats(u, f, w, k) as unknown as BigIntStats };
-  }
-  return { entries: out, digest: digest.toString('hex'), digested: ok };
+  const { names, ends, stats, digest, ok } = addon().lstatdir(path, walker?.native);
+  return new DirListing(path, names, ends, stats, digest.toString('hex'), ok);
 }

@@ -1,3 +1,4 @@
+import { addon } from '../util/addon.js';
 import { hexToId, idToHex } from '../util/hex.js';
 
 /**
@@ -25,7 +26,6 @@ export interface SharedBlobIndexState {
   readonly packIds: SharedArrayBuffer;
   readonly packCount: number;
 }
-
 const BLOCK_SHIFT = 16;
 const BLOCK_SIZE = 1 << BLOCK_SHIFT;
 const BLOCK_MASK = BLOCK_SIZE - 1;
@@ -40,6 +40,13 @@ function loadQuery(id: Uint8Array): void {
   if (id.length !== 32) throw new RangeError(`a blob id has 32 bytes, got ${id.length}`);
   qBytes.set(id);
 }
+
+function u32le(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+/** Bytes of one index entry: type, compression, id (32), offset, length, rawLength (u32 each). */
+const ENTRY_BYTES = 46;
 
 function pow2AtLeast(n: number): number {
   let p = 16;
@@ -114,10 +121,34 @@ class Table {
     this.flags.push(new Uint8Array(buffer, 48 * n, n));
   }
 
+  /**
+   * Adds the entries of an index body (pack/format.ts: u8 version, u32 pack count, per pack its id, u32 entry
+   * count and entries; the structure checked by indexPackNumbers, `packs` its pack numbers) that are not in
+   * this table yet, in native code (native/index.c, the same layout and probing as find() and insert()):
+   * loading the index is on the path of every command, in a fresh process where this loop in JavaScript would
+   * mostly run unoptimized. Throws, adding nothing, at an entry with an invalid type or compression.
+   * Returns how many were added.
+   */
+  insertBody(body: Uint8Array, packs: Uint32Array, entries: number): number {
+    this.reserve(entries);
+    const before = this.count;
+    this.count = addon().indexInsertBody(body, packs, this.slots, this.ids, this.meta, this.flags, this.count);
+    return this.count - before;
+  }
+
+  /** Room for `extra` more entries without growing: slots at most MAX_LOAD full, blocks for every entry. */
+  reserve(extra: number): void {
+    const want = this.count + extra;
+    if (want > this.slots.length * MAX_LOAD) this.rehash(pow2AtLeast(Math.ceil(want / MAX_LOAD)));
+    if (this.flags.length === 1 && this.flags[0].length < Math.min(BLOCK_SIZE, want)) this.growFirstBlock(Math.min(BLOCK_SIZE, pow2AtLeast(want)));
+    let room = this.flags.reduce((n, f) => n + f.length, 0);
+    for (; room < want; room += BLOCK_SIZE) this.addBlock(new SharedArrayBuffer(49 * BLOCK_SIZE));
+  }
+
   /** Small tables start with a short first block that doubles up to BLOCK_SIZE; later blocks are full. */
-  private growFirstBlock(): void {
+  private growFirstBlock(to = Math.min(BLOCK_SIZE, this.flags[0].length * 2)): void {
     const [ids, meta, flags] = [this.ids.pop()!, this.meta.pop()!, this.flags.pop()!];
-    this.addBlock(new SharedArrayBuffer(49 * Math.min(BLOCK_SIZE, flags.length * 2)));
+    this.addBlock(new SharedArrayBuffer(49 * to));
     this.ids[0].set(ids);
     this.meta[0].set(meta);
     this.flags[0].set(flags);
@@ -263,6 +294,59 @@ export class BlobIndex extends TableSet {
   add(id: Uint8Array, loc: BlobLocation): boolean {
     checkLocation(loc);
     loadQuery(id);
+    return this.addQuery(loc);
+  }
+
+  /**
+   * add() of the id at buf[at..at+32], for the index loader (no view per entry): `loc` comes from an index
+   * body's u32 fields and checked flags, so it is not checked again.
+   */
+  addAt(buf: Uint8Array, at: number, loc: BlobLocation): boolean {
+    if (at < 0 || at + 32 > buf.length) throw new RangeError('a blob id has 32 bytes');
+    for (let i = 0; i < 32; i++) qBytes[i] = buf[at + i];
+    return this.addQuery(loc);
+  }
+
+  /**
+   * add() of every entry of an index body whose structure indexPackNumbers checked and numbered (`packs`);
+   * returns how many were new. Throws, adding nothing, at an entry with an invalid type or compression.
+   */
+  addBody(body: Uint8Array, packs: Uint32Array): number {
+    const runs: [at: number, n: number][] = [];
+    let entries = 0;
+    for (let i = 0, at = 5; i < packs.length; i++) {
+      if (packs[i] >= this.packIds.length) throw new RangeError(`invalid pack number ${packs[i]}`);
+      const n = u32le(body, at + 32);
+      runs.push([at + 36, n]);
+      entries += n;
+      at += 36 + n * ENTRY_BYTES;
+      if (at > body.length) throw new Error('index body is truncated');
+    }
+    if (this.tables.length === 1) return this.tables[0].insertBody(body, packs, entries);
+    // frozen tables to look in first: entry by entry
+    for (const [at, n] of runs) for (let j = 0, p = at; j < n; j++, p += ENTRY_BYTES) if (body[p] > 1 || body[p + 1] > 1) throw new Error(`invalid entry at ${p}`);
+    const loc: BlobLocation = { pack: 0, offset: 0, length: 0, rawLength: 0, type: 0, compression: 0 };
+    let added = 0;
+    for (const [i, [start, n]] of runs.entries()) {
+      loc.pack = packs[i];
+      for (let j = 0, at = start; j < n; j++, at += ENTRY_BYTES) {
+        loc.type = body[at] as 0 | 1;
+        loc.compression = body[at + 1] as 0 | 1;
+        loc.offset = u32le(body, at + 34);
+        loc.length = u32le(body, at + 38);
+        loc.rawLength = u32le(body, at + 42);
+        if (this.addAt(body, at + 2, loc)) added++;
+      }
+    }
+    return added;
+  }
+
+  /** Makes room for `extra` more entries in the table that takes new ones (one rehash instead of many). */
+  reserve(extra: number): void {
+    this.tables[this.tables.length - 1].reserve(extra);
+  }
+
+  private addQuery(loc: BlobLocation): boolean {
     const last = this.tables.length - 1;
     for (let i = 0; i < last; i++) if (this.tables[i].find() >= 0) return false;
     const r = this.tables[last].find();

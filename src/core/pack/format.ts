@@ -185,13 +185,13 @@ export function openFile(encKey: Buffer, aad: Buffer, sealed: Buffer, what: stri
 
 /**
  * Walks an index body without building an object per blob (loading the index of a large repository is on
- * the path of every command): `onEntry` gets a view of the id and a reused location object.
- * Returns the superseded index file names.
+ * the path of every command): `onEntry` gets the body, where the entry's 32-byte id starts in it, and a
+ * reused location object. Returns the superseded index file names.
  */
 export function scanIndex(
   buf: Buffer,
   onPack: (packId: string) => number,
-  onEntry: (id: Buffer, loc: { pack: number; offset: number; length: number; rawLength: number; type: 0 | 1; compression: 0 | 1 }) => void,
+  onEntry: (buf: Buffer, idAt: number, loc: { pack: number; offset: number; length: number; rawLength: number; type: 0 | 1; compression: 0 | 1 }) => void,
 ): string[] {
   if (buf[0] !== FORMAT_VERSION) {
     throw new FlashbackError('ERR_UNSUPPORTED_VERSION', `index version ${buf[0]} is not supported`, { hint: 'upgrade flashback' });
@@ -213,7 +213,7 @@ export function scanIndex(
       loc.offset = buf.readUInt32LE(at + 34);
       loc.length = buf.readUInt32LE(at + 38);
       loc.rawLength = buf.readUInt32LE(at + 42);
-      onEntry(buf.subarray(at + 2, at + 34), loc);
+      onEntry(buf, at + 2, loc);
     }
   }
   const ns = buf.readUInt32LE(at);
@@ -222,6 +222,44 @@ export function scanIndex(
   for (let i = 0; i < ns; i++, at += 32) superseded.push(buf.toString('hex', at, at + 32));
   if (at !== buf.length) throw new Error('trailing bytes');
   return superseded;
+}
+
+/**
+ * The pack numbers of an index body, in order (`onPack` gives each pack id its number), after checking the
+ * body's structure as scanIndex does (version, lengths, no trailing bytes); not the entries themselves. For a
+ * loader that then reads every entry of the body in one go (BlobIndex.addBody).
+ */
+export function indexPackNumbers(buf: Buffer, onPack: (packId: string) => number): Uint32Array {
+  if (buf[0] !== FORMAT_VERSION) {
+    throw new FlashbackError('ERR_UNSUPPORTED_VERSION', `index version ${buf[0]} is not supported`, { hint: 'upgrade flashback' });
+  }
+  const np = buf.readUInt32LE(1);
+  if (5 + np * 36 > buf.length) throw new Error('index body is truncated');
+  const packs = new Uint32Array(np);
+  let at = 5;
+  for (let i = 0; i < np; i++) {
+    if (at + 36 > buf.length) throw new Error('index body is truncated');
+    packs[i] = onPack(buf.toString('hex', at, at + 32));
+    const n = buf.readUInt32LE(at + 32);
+    at += 36 + n * ENTRY_BYTES;
+    if (at > buf.length) throw new Error('index body is truncated');
+  }
+  if (at + 4 > buf.length) throw new Error('index body is truncated');
+  const ns = buf.readUInt32LE(at);
+  if (at + 4 + ns * 32 !== buf.length) throw new Error(at + 4 + ns * 32 > buf.length ? 'index body is truncated' : 'trailing bytes');
+  return packs;
+}
+
+/** How many entries an index body lists (an upper bound of what it adds), reading only the pack headers. */
+export function indexEntryCount(buf: Buffer): number {
+  const np = buf.readUInt32LE(1);
+  let n = 0;
+  for (let i = 0, at = 5; i < np && at + 36 <= buf.length; i++) {
+    const k = buf.readUInt32LE(at + 32);
+    n += k;
+    at += 36 + k * ENTRY_BYTES;
+  }
+  return n;
 }
 
 /** The superseded list of an index body, skipping over the packs without reading them. */

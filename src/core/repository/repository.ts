@@ -13,7 +13,7 @@ import { DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, REPO_VERSION, parseConfig, signConf
 import { DEFAULT_KDF, makeKeySlot, openKeySlot, parseKeySlot, type KeySlot, type Secrets } from '../model/keyslot.js';
 import { decodeTree } from '../model/tree.js';
 import type { Node } from '../model/node.js';
-import { INDEX_AAD, indexSuperseded, openFile, parsePackHeader, scanIndex, type PackEntry } from '../pack/format.js';
+import { INDEX_AAD, indexEntryCount, indexPackNumbers, indexSuperseded, openFile, parsePackHeader, scanIndex, type PackEntry } from '../pack/format.js';
 import { SnapshotStore } from './snapshots.js';
 import { blobAad } from './blob-aad.js';
 import { decodeBlob } from './blob-codec.js';
@@ -187,14 +187,16 @@ export class Repository {
       }
     }
     const packNumber = (id: string) => this.index.packNumber(id);
-    const add = (id: Buffer, loc: BlobLocation) => void this.index.add(id, loc);
+
+    // sized once for every entry listed, rather than doubling (and rehashing) its way there
+    this.index.reserve(bodies.reduce((n, { name, body }) => n + (superseded.has(name) ? 0 : indexEntryCount(body)), 0));
     for (const { name, body } of bodies) {
       if (superseded.has(name)) {
         this.supersededFiles.add(name);
         continue;
       }
       try {
-        scanIndex(body, packNumber, add);
+        this.index.addBody(body, indexPackNumbers(body, packNumber));
         this.indexFiles.add(name);
       } catch (err) {
         this.indexDamage(name, err, onDamage);
@@ -216,10 +218,10 @@ export class Repository {
       scanIndex(
         body,
         (id) => ((packId = id), 0),
-        (id, loc) => {
-          const hex = id.toString('hex');
+        (buf, at, loc) => {
+          const hex = buf.toString('hex', at, at + 32);
           if (!ids.has(hex) || notIn.has(packId) || found.has(hex)) return;
-          found.set(hex, { packId, entry: { id: Buffer.from(id), type: loc.type, compression: loc.compression, offset: loc.offset, length: loc.length, rawLength: loc.rawLength } });
+          found.set(hex, { packId, entry: { id: Buffer.from(hex, 'hex'), type: loc.type, compression: loc.compression, offset: loc.offset, length: loc.length, rawLength: loc.rawLength } });
         },
       );
     }

@@ -22,6 +22,8 @@ export interface Addon {
   lstatdir(path: Buffer, walker?: unknown): { names: Buffer; ends: Uint32Array; stats: BigInt64Array; digest: Buffer; ok: number };
   walkerStart(roots: Buffer[], oneFileSystem: boolean, maxHeld?: number): unknown;
   walkerStop(walker: unknown): void;
+  /** native/index.c: adds an index body's entries into a blob index table with room reserved; returns the new count */
+  indexInsertBody(body: Uint8Array, packs: Uint32Array, slots: Uint32Array, ids: Int32Array[], meta: Uint32Array[], flags: Uint8Array[], count: number): number;
   /** nonce ‖ AES-256-GCM(key, nonce, aad, plain) ‖ tag, in a Buffer of its own */
   seal(key: Uint8Array, aad: Uint8Array, plain: Uint8Array): Buffer;
   /** the same, written at out[offset..]; returns the bytes written (plain.length + 28) */
