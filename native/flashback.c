@@ -318,6 +318,23 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* futimens(fd, atimeSec, atimeNsec, mtimeSec, mtimeNsec): utimensat on an open file (restore finishes files by fd) */
+static napi_value js_futimens(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  int64_t fd, v[4];
+  static const char *const names[4] = {"atimeSec", "atimeNsec", "mtimeSec", "mtimeNsec"};
+  if (!get_args(env, info, 5, argv) || !get_int64(env, argv[0], "fd", &fd)) return NULL;
+  for (int i = 0; i < 4; i++)
+    if (!get_int64(env, argv[i + 1], names[i], &v[i])) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return throw_type_value(env, "fd", "a file descriptor");
+  if (v[1] < 0 || v[1] > 999999999) return throw_type_value(env, "atimeNsec", "in 0..999999999");
+  if (v[3] < 0 || v[3] > 999999999) return throw_type_value(env, "mtimeNsec", "in 0..999999999");
+  if ((time_t)v[0] != v[0] || (time_t)v[2] != v[2]) return throw_errno(env, EOVERFLOW, "futimens", NULL);
+  struct timespec ts[2] = {{.tv_sec = (time_t)v[0], .tv_nsec = (long)v[1]},
+                           {.tv_sec = (time_t)v[2], .tv_nsec = (long)v[3]}};
+  return futimens((int)fd, ts) == 0 ? undefined(env) : throw_errno(env, errno, "futimens", NULL);
+}
+
 /* mknod(path, mode, rdev) */
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
@@ -428,7 +445,7 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } fns[] = {
       {"llistxattr", js_llistxattr}, {"lgetxattr", js_lgetxattr}, {"lsetxattr", js_lsetxattr},
-      {"utimensat", js_utimensat},   {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
+      {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
       {"getgrgid", js_getgrgid},     {"getpwnam", js_getpwnam},   {"getgrnam", js_getgrnam},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

@@ -28,6 +28,11 @@ export function makeEverythingTree(root: string): void {
   writeSync(fd, prng('sp', 1024 * 1024), 0, 1024 * 1024, 20 * 1024 * 1024);
   ftruncateSync(fd, 64 * 1024 * 1024);
   closeSync(fd);
+  // one chunk ending in holes: restored with its only write, then truncated to size through the same descriptor
+  const tail = openSync(p('tail-holes.bin'), 'w');
+  writeSync(tail, prng('th', 64 * 1024), 0, 64 * 1024, 0);
+  ftruncateSync(tail, 320 * 1024);
+  closeSync(tail);
   mkdirSync(p('empty-dir'));
   let deep = p('deep');
   for (let i = 0; i < 40; i++) deep = join(deep, `level-${i}`);

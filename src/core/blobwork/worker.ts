@@ -11,7 +11,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { closeSync, constants as C, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { decodeBlob, type DecodeScratch } from '../repository/blob-codec.js';
-import { applyNode } from '../fs/meta.js';
+import { applyFileMetaFd, applyNode, type FileMeta } from '../fs/meta.js';
 import type { Node } from '../model/node.js';
 import { decodeTree } from '../model/tree.js';
 import { BlobIndex, type BlobIndexReader, type SharedBlobIndexState } from '../index/blob-index.js';
@@ -20,6 +20,11 @@ export interface WriteTarget {
   job: number;
   path: Uint8Array;
   pos: number;
+  /**
+   * This blob is the file's whole content: after writing it, the worker finishes the file through the same
+   * descriptor (size, owner, mode, times) and no finish request follows.
+   */
+  finish?: FileMeta & { size: number };
 }
 
 export interface FinishTarget {
@@ -40,6 +45,8 @@ export type RestoreRequest =
       bytes: Uint8Array;
       blobs: { offset: number; length: number; type: number; compression: number; rawLength: number; id: Uint8Array; targets: WriteTarget[] }[];
       sparse: boolean;
+      /** for targets with `finish`: restore the owner */
+      owner: boolean;
     }
   | { req: number; kind: 'finish'; files: FinishTarget[]; owner: boolean }
   | {
@@ -67,8 +74,8 @@ export interface RestoreReply {
   sha256?: string;
   /** verify, with an index: the trees that opened and decoded */
   trees?: ScannedTree[];
-  /** per write target or finished file, in request order */
-  results: { job: number; end?: number; error?: string; warnings?: string[] }[];
+  /** per write target or finished file, in request order; `finished`: a write target finished with its write */
+  results: { job: number; end?: number; error?: string; warnings?: string[]; finished?: boolean }[];
 }
 
 const { encKey, idKey, index } = workerData as { encKey: Uint8Array; idKey: Uint8Array; index?: SharedBlobIndexState };
@@ -126,7 +133,14 @@ function write(m: Extract<RestoreRequest, { kind: 'write' }>): RestoreReply['res
       try {
         const fd = openSync(Buffer.from(t.path), C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600);
         try {
-          out.push({ job: t.job, end: writeSparse(fd, plain, t.pos, m.sparse) });
+          const end = writeSparse(fd, plain, t.pos, m.sparse);
+          if (t.finish) {
+            // O_CREAT on a fresh path: the file is as long as its last written byte; trailing holes need a truncate
+            if (end !== t.finish.size) ftruncateSync(fd, t.finish.size);
+            out.push({ job: t.job, end, finished: true, warnings: applyFileMetaFd(fd, t.finish, m.owner) });
+          } else {
+            out.push({ job: t.job, end });
+          }
         } finally {
           closeSync(fd);
         }

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import { errorMessage, isErrno } from '../errors/errors.js';
 import type { Node, NodeType, Xattr } from '../model/node.js';
-import { groupId, groupName, listXattrs, mknod, setTimes, setXattr, userId, userName } from './native.js';
+import { groupId, groupName, listXattrs, mknod, setTimes, setTimesFd, setXattr, userId, userName } from './native.js';
 
 const { S_IFIFO, S_IFCHR, S_IFBLK } = fs.constants;
 
@@ -113,6 +113,27 @@ export function applyNode(path: Buffer, node: Node, opts: ApplyOptions): string[
   }
   applyXattrs(path, node, warnings);
   attempt(warnings, 'set times', () => setTimes(path, node.atime, node.mtime, true));
+  return warnings;
+}
+
+/** What a restore sets on a regular file it has just written (no xattrs: those files go through applyNode). */
+export interface FileMeta {
+  mode: number;
+  uid: number;
+  gid: number;
+  atime: bigint;
+  mtime: bigint;
+}
+
+/**
+ * applyNode for a regular file, through its open descriptor (no path lookup per attribute): owner (when asked),
+ * mode, then times, with applyNode's warnings.
+ */
+export function applyFileMetaFd(fd: number, m: FileMeta, owner: boolean): string[] {
+  const warnings: string[] = [];
+  if (owner) attempt(warnings, `chown ${m.uid}:${m.gid}`, () => fs.fchownSync(fd, m.uid, m.gid));
+  attempt(warnings, `chmod 0o${m.mode.toString(8)}`, () => fs.fchmodSync(fd, m.mode));
+  attempt(warnings, 'set times', () => setTimesFd(fd, m.atime, m.mtime));
   return warnings;
 }
 

@@ -57,6 +57,13 @@ export function setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint, noFollo
   addon().utimensat(path, a.sec, a.nsec, m.sec, m.nsec, noFollow);
 }
 
+/** Sets the atime and mtime of an open file exactly to the nanosecond. */
+export function setTimesFd(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+  const a = splitNs(atimeNs);
+  const m = splitNs(mtimeNs);
+  addon().futimens(fd, a.sec, a.nsec, m.sec, m.nsec);
+}
+
 /** mode includes the file type (S_IFIFO, S_IFCHR, S_IFBLK); rdev is used for devices. */
 export function mknod(path: Buffer, mode: number, rdev: bigint): void {
   addon().mknod(path, mode, rdev);

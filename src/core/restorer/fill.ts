@@ -2,7 +2,8 @@
  * Fills the restored files, one batch of files at a time (the restorer walks the plan in bounded batches):
  * the packs a batch needs are read once each, in slices of bounded size, and handed to the restore workers,
  * which verify the blobs and write them in place; a file is finished (size, metadata) by a worker once its
- * last blob is written. The main thread only reads packs and keeps count.
+ * last blob is written: a file of one blob (most files) in the same step, through the descriptor it was
+ * written with, others by a finish request. The main thread only reads packs and keeps count.
  *
  * Memory: the jobs of the batches not yet finished, and at most `pool.size * 2` requests in flight (each at most
  * 8 MiB sealed, 16 MiB plain). A blob shared by files of two batches is read twice.
@@ -13,6 +14,7 @@ import type { Repository } from '../repository/repository.js';
 import { errorMessage } from '../errors/errors.js';
 import type { BlobWorkerPool } from '../blobwork/pool.js';
 import type { FinishTarget, RestoreReply } from '../blobwork/worker.js';
+import type { FileMeta } from '../fs/meta.js';
 
 export interface FileJob {
   index: number;
@@ -122,11 +124,12 @@ export class Filler {
         packId,
         bytes: new Uint8Array(ab),
         sparse: this.ev.sparse,
+        owner: this.ev.owner,
         blobs: slice.map((b) => ({
           ...b.loc,
           offset: b.loc.offset - first,
           id: Buffer.from(b.id, 'hex'),
-          targets: b.targets.map((t) => ({ job: t.job.index, path: t.job.path, pos: t.pos })),
+          targets: b.targets.map((t) => ({ job: t.job.index, path: t.job.path, pos: t.pos, finish: finishWith(t.job) })),
         })),
       },
       [ab],
@@ -136,7 +139,8 @@ export class Filler {
         (results) =>
           results.forEach((r, i) => {
             if (r.error === undefined) this.ev.bytes(targets[i].raw);
-            this.blobDone(targets[i].job, r.end, r.error);
+            if (r.finished) this.finished(targets[i].job, r.warnings);
+            else this.blobDone(targets[i].job, r.end, r.error);
           }),
         (err) => targets.forEach((t) => this.blobDone(t.job, undefined, errorMessage(err))),
       ),
@@ -147,6 +151,14 @@ export class Filler {
     if (error !== undefined) this.ev.fail(job, error);
     if (end !== undefined) job.end = Math.max(job.end, end);
     if (--job.remaining === 0) this.queueFinish(job, false);
+  }
+
+  /** a file the worker finished with its only write */
+  private finished(job: FileJob, warnings: string[] = []): void {
+    job.remaining--;
+    this.live.delete(job.index);
+    for (const w of warnings) this.ev.warn(job, w);
+    this.ev.done(job);
   }
 
   private queueFinish(job: FileJob, create: boolean): void {
@@ -178,6 +190,16 @@ export class Filler {
       ),
     );
   }
+}
+
+/**
+ * The metadata a worker applies right after writing the file's only blob, through the same descriptor; none
+ * when the file has more blobs (the last one to land is not known here), or xattrs (set by path, by applyNode).
+ */
+function finishWith(job: FileJob): (FileMeta & { size: number }) | undefined {
+  const n = job.node;
+  if (job.remaining !== 1 || n.content?.length !== 1 || n.xattrs?.length) return undefined;
+  return { size: n.size, mode: n.mode, uid: n.uid, gid: n.gid, atime: n.atime, mtime: n.mtime };
 }
 
 function slices(blobs: Blob[]): Blob[][] {

@@ -13,6 +13,7 @@ export interface Addon {
   lgetxattr(path: Buffer, name: Buffer): Buffer;
   lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
   utimensat(path: Buffer, aSec: bigint, aNsec: number, mSec: bigint, mNsec: number, noFollow: boolean): void;
+  futimens(fd: number, aSec: bigint, aNsec: number, mSec: bigint, mNsec: number): void;
   mknod(path: Buffer, mode: number, rdev: bigint): void;
   getpwuid(uid: number): string | undefined;
   getgrgid(gid: number): string | undefined;
