@@ -11,21 +11,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { closeSync, constants as C, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { decodeBlob, type DecodeScratch } from '../repository/blob-codec.js';
-import { applyFileMetaFd, applyNode, type FileMeta } from '../fs/meta.js';
+import { applyFileMetaFd, applyNode } from '../fs/meta.js';
+import { readWritePlan, WrittenBuilder } from './write-plan.js';
 import type { Node } from '../model/node.js';
 import { decodeTree } from '../model/tree.js';
 import { BlobIndex, type BlobIndexReader, type SharedBlobIndexState } from '../index/blob-index.js';
-
-export interface WriteTarget {
-  job: number;
-  path: Uint8Array;
-  pos: number;
-  /**
-   * This blob is the file's whole content: after writing it, the worker finishes the file through the same
-   * descriptor (size, owner, mode, times) and no finish request follows.
-   */
-  finish?: FileMeta & { size: number };
-}
 
 export interface FinishTarget {
   job: number;
@@ -43,9 +33,10 @@ export type RestoreRequest =
       kind: 'write';
       packId: string;
       bytes: Uint8Array;
-      blobs: { offset: number; length: number; type: number; compression: number; rawLength: number; id: Uint8Array; targets: WriteTarget[] }[];
+      /** the blobs of `bytes` and where each goes (write-plan.ts), transferred */
+      plan: ArrayBuffer;
       sparse: boolean;
-      /** for targets with `finish`: restore the owner */
+      /** for targets that finish their file: restore the owner */
       owner: boolean;
     }
   | { req: number; kind: 'finish'; files: FinishTarget[]; owner: boolean }
@@ -74,8 +65,11 @@ export interface RestoreReply {
   sha256?: string;
   /** verify, with an index: the trees that opened and decoded */
   trees?: ScannedTree[];
-  /** per write target or finished file, in request order; `finished`: a write target finished with its write */
-  results: { job: number; end?: number; error?: string; warnings?: string[]; finished?: boolean }[];
+  /** finish and verify: per finished file or blob, in request order */
+  results: { job: number; end?: number; error?: string; warnings?: string[] }[];
+  /** write: per target of the plan (write-plan.ts WrittenBuilder), and its errors and warnings */
+  written?: Float64Array;
+  issues?: { i: number; error?: string; warnings?: string[] }[];
 }
 
 const { encKey, idKey, index } = workerData as { encKey: Uint8Array; idKey: Uint8Array; index?: SharedBlobIndexState };
@@ -115,40 +109,45 @@ function writeSparse(fd: number, data: Buffer, pos: number, sparse: boolean): nu
   return written;
 }
 
-function write(m: Extract<RestoreRequest, { kind: 'write' }>): RestoreReply['results'] {
-  const out: RestoreReply['results'] = [];
-  for (const b of m.blobs) {
-    let plain: Buffer | undefined;
-    let error: string | undefined;
-    try {
-      plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
-    } catch (err) {
-      error = (err as Error).message;
-    }
-    for (const t of b.targets) {
+function write(m: Extract<RestoreRequest, { kind: 'write' }>): WrittenBuilder {
+  const out = new WrittenBuilder(64);
+  let plain: Buffer | undefined;
+  let error: string | undefined;
+  readWritePlan(
+    m.plan,
+    (b) => {
+      plain = undefined;
+      error = undefined;
+      try {
+        plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
+      } catch (err) {
+        error = (err as Error).message;
+      }
+    },
+    (t) => {
       if (!plain) {
-        out.push({ job: t.job, error });
-        continue;
+        out.failed(t.job, error ?? 'not decoded');
+        return;
       }
       try {
-        const fd = openSync(Buffer.from(t.path), C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600);
+        const fd = openSync(t.path, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW, 0o600);
         try {
           const end = writeSparse(fd, plain, t.pos, m.sparse);
           if (t.finish) {
             // O_CREAT on a fresh path: the file is as long as its last written byte; trailing holes need a truncate
             if (end !== t.finish.size) ftruncateSync(fd, t.finish.size);
-            out.push({ job: t.job, end, finished: true, warnings: applyFileMetaFd(fd, t.finish, m.owner) });
+            out.ok(t.job, end, true, applyFileMetaFd(fd, t.finish, m.owner));
           } else {
-            out.push({ job: t.job, end });
+            out.ok(t.job, end, false);
           }
         } finally {
           closeSync(fd);
         }
       } catch (err) {
-        out.push({ job: t.job, error: (err as Error).message });
+        out.failed(t.job, (err as Error).message);
       }
-    }
-  }
+    },
+  );
   return out;
 }
 
@@ -211,6 +210,10 @@ parentPort!.on('message', (m: RestoreRequest) => {
     parentPort!.postMessage({ req: m.req, sha256: sha, results, trees: known ? trees : undefined } satisfies RestoreReply);
     return;
   }
-  const results = m.kind === 'write' ? write(m) : finish(m);
-  parentPort!.postMessage({ req: m.req, results } satisfies RestoreReply);
+  if (m.kind === 'write') {
+    const { written, issues } = write(m).finish();
+    parentPort!.postMessage({ req: m.req, results: [], written, issues } satisfies RestoreReply, [written.buffer as ArrayBuffer]);
+    return;
+  }
+  parentPort!.postMessage({ req: m.req, results: finish(m) } satisfies RestoreReply);
 });

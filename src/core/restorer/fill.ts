@@ -15,6 +15,7 @@ import { errorMessage } from '../errors/errors.js';
 import type { BlobWorkerPool } from '../blobwork/pool.js';
 import type { FinishTarget, RestoreReply } from '../blobwork/worker.js';
 import type { FileMeta } from '../fs/meta.js';
+import { encodeWritePlan } from '../blobwork/write-plan.js';
 
 export interface FileJob {
   index: number;
@@ -118,31 +119,30 @@ export class Filler {
     const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
     const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
     const targets = slice.flatMap((b) => b.targets.map((t) => ({ ...t, raw: b.loc.rawLength })));
-    const request = this.pool.run(
-      {
-        kind: 'write',
-        packId,
-        bytes: new Uint8Array(ab),
-        sparse: this.ev.sparse,
-        owner: this.ev.owner,
-        blobs: slice.map((b) => ({
-          ...b.loc,
-          offset: b.loc.offset - first,
-          id: Buffer.from(b.id, 'hex'),
-          targets: b.targets.map((t) => ({ job: t.job.index, path: t.job.path, pos: t.pos, finish: finishWith(t.job) })),
-        })),
-      },
-      [ab],
+    const plan = encodeWritePlan(
+      slice.map((b) => ({
+        ...b.loc,
+        offset: b.loc.offset - first,
+        id: Buffer.from(b.id, 'hex'),
+        targets: b.targets.map((t) => ({ job: t.job.index, path: t.job.path, pos: t.pos, finish: finishWith(t.job) })),
+      })),
     );
+    const request = this.pool.call({ kind: 'write', packId, bytes: new Uint8Array(ab), plan, sparse: this.ev.sparse, owner: this.ev.owner }, [ab, plan]);
+    const failAll = (message: string) => targets.forEach((t) => this.blobDone(t.job, undefined, message));
     this.track(
       request.then(
-        (results) =>
-          results.forEach((r, i) => {
-            if (r.error === undefined) this.ev.bytes(targets[i].raw);
-            if (r.finished) this.finished(targets[i].job, r.warnings);
-            else this.blobDone(targets[i].job, r.end, r.error);
-          }),
-        (err) => targets.forEach((t) => this.blobDone(t.job, undefined, errorMessage(err))),
+        ({ written, issues = [] }) => {
+          if (!written || written.length !== 3 * targets.length) return failAll('restore worker: the reply does not match the request');
+          const byTarget = new Map(issues.map((x) => [x.i, x]));
+          for (let i = 0; i < targets.length; i++) {
+            const issue = byTarget.get(i);
+            const end = written[3 * i + 1];
+            if (end >= 0) this.ev.bytes(targets[i].raw);
+            if (written[3 * i + 2] === 1) this.finished(targets[i].job, issue?.warnings);
+            else this.blobDone(targets[i].job, end >= 0 ? end : undefined, end >= 0 ? undefined : (issue?.error ?? 'write failed'));
+          }
+        },
+        (err) => failAll(errorMessage(err)),
       ),
     );
   }
