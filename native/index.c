@@ -48,11 +48,7 @@ static bool u32_arg(napi_env env, napi_value v, uint32_t *out) {
   return true;
 }
 
-/* Throws a RangeError "index body is truncated"; returns false. */
-static bool truncated(napi_env env) {
-  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "index body is truncated");
-  return false;
-}
+static void truncated(napi_env env) { napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "index body is truncated"); }
 
 /*
  * indexInsertBody(body, packs, slots, ids[], meta[], flags[], count) -> new count: adds the entries of an

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { applyFileMetaFd, applyNode, createSpecial, readNode } from '../src/core/fs/meta.js';
+import { applyNode, createSpecial, readNode } from '../src/core/fs/meta.js';
 import {
   groupId,
   groupName,
@@ -16,12 +16,9 @@ import {
   userName,
 } from '../src/core/fs/native.js';
 import type { Node } from '../src/core/model/node.js';
+import { BEFORE_1970, AFTER_2038, lstat, nodeOf } from './helpers/meta.js';
 
 const NS = 1_000_000_000n;
-/** 1969-01-01T00:00:00Z minus 0.123456789 s: before the epoch, with nanoseconds. */
-const BEFORE_1970 = -86400n * 365n * NS - 123_456_789n;
-/** 2100-01-01T00:00:00.987654321Z: after the 32-bit time_t limit. */
-const AFTER_2038 = 4_102_444_800n * NS + 987_654_321n;
 const ROOT_OPTS = { owner: true, ownerByName: false };
 const NO_OWNER = { owner: false, ownerByName: false };
 
@@ -33,13 +30,6 @@ function p(...names: (string | Buffer)[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function lstat(file: Buffer): fs.BigIntStats {
-  return fs.lstatSync(file, { bigint: true });
-}
-
-function nodeOf(file: Buffer): Node {
-  return readNode(file, Buffer.from(path.basename(file.toString('latin1')), 'latin1'), lstat(file));
-}
 
 /** glibc's makedev for the small numbers used here. */
 function makedev(major: number, minor: number): bigint {
@@ -233,28 +223,6 @@ describe('times', () => {
     });
   }
 
-  test('applyFileMetaFd: mode and nanosecond times through the descriptor, before 1970 and after 2038', () => {
-    for (const ns of [BEFORE_1970, AFTER_2038]) {
-      const file = p(`fd-times-${ns}`);
-      const fd = fs.openSync(file, 'w', 0o600);
-      try {
-        assert.deepEqual(applyFileMetaFd(fd, { mode: 0o640, uid: 0, gid: 0, atime: ns + 1n, mtime: ns }, false), []);
-      } finally {
-        fs.closeSync(fd);
-      }
-      const back = nodeOf(file);
-      assert.equal(back.mtime, ns);
-      assert.equal(back.atime, ns + 1n);
-      assert.equal(back.mode, 0o640);
-    }
-    // a closed descriptor: every step is a warning, as with applyNode
-    const fd = fs.openSync(p('fd-closed'), 'w');
-    fs.closeSync(fd);
-    const warnings = applyFileMetaFd(fd, { mode: 0o644, uid: 0, gid: 0, atime: 0n, mtime: 0n }, false);
-    assert.deepEqual(warnings.map((w) => w.split(':')[0]), ['chmod 0o644', 'set times']);
-    assert.match(warnings[1], /EBADF/);
-  });
-
   test('a symlink gets its own times; its target keeps its times', () => {
     const target = p('times-target');
     fs.writeFileSync(target, '');
@@ -342,27 +310,6 @@ describe('mode and owner', { skip: process.getuid?.() !== 0 && 'needs root' }, (
     assert.deepEqual(applyNode(sticky, dirNode, ROOT_OPTS), []);
     assert.equal(lstat(sticky).mode & 0o7777n, 0o3777n);
     assert.equal(nodeOf(sticky).mode, 0o3777);
-  });
-
-  test('applyFileMetaFd: owner then mode, so setuid and setgid survive; owner: false leaves the owner', () => {
-    const file = p('fd-suid');
-    let fd = fs.openSync(file, 'w', 0o600);
-    try {
-      assert.deepEqual(applyFileMetaFd(fd, { mode: 0o6755, uid: 4321, gid: 5432, atime: 0n, mtime: 0n }, true), []);
-    } finally {
-      fs.closeSync(fd);
-    }
-    assert.equal(lstat(file).mode & 0o7777n, 0o6755n);
-    assert.equal(lstat(file).uid, 4321n);
-    assert.equal(lstat(file).gid, 5432n);
-    fd = fs.openSync(file, 'r+');
-    try {
-      assert.deepEqual(applyFileMetaFd(fd, { mode: 0o644, uid: 1, gid: 1, atime: 0n, mtime: 0n }, false), []);
-    } finally {
-      fs.closeSync(fd);
-    }
-    assert.equal(lstat(file).uid, 4321n);
-    assert.equal(lstat(file).mode & 0o7777n, 0o644n);
   });
 
   test('chown to numeric ids, and lchown of a symlink leaves the target alone', () => {

@@ -19,7 +19,7 @@ import { DirCache, entriesDigest } from './dircache.js';
 import { startScan } from './scan.js';
 import { snapshotRecord } from './record.js';
 import type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
-import { CACHEDIR_TAG, SLASH, ListedEntry, byName, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
+import { CACHEDIR_TAG, SLASH, ListedEntry, byName, nonDirTotals, type Totals, sameInode, sameNode, interrupted, isCacheDir, join, pending, present, ready, type Entry, type Pending, type Walk } from './entries.js';
 
 export type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
 
@@ -53,13 +53,13 @@ export class Archiver {
     // the walker starts listing the sources now, while the index and the parent snapshot load
     this.walker = new DirWalker(sourceOrder(buildTrie(paths)).map((p) => Buffer.from(p)), !!this.opts.oneFileSystem);
     try {
-      return await this.walk(start, paths);
+      return await this.backUp(start, paths);
     } finally {
       this.walker.close();
     }
   }
 
-  private async walk(start: Date, paths: string[]): Promise<BackupResult> {
+  private async backUp(start: Date, paths: string[]): Promise<BackupResult> {
     await this.repo.loadIndex();
     const host = this.opts.host ?? hostname();
     const parent = await this.findParent(host, paths);
@@ -249,18 +249,9 @@ export class Archiver {
       const prev = cache.get(path);
       return this.saveDirEntries(path, node, old?.subtree ? old : prev && ({ type: 'dir', subtree: prev.tree } as Node), entries, inner, digest);
     }
-    const totals = { others: 0, files: 0, bytes: 0 };
-    for (const e of entries) {
-      if (e.st.isDirectory()) continue;
-      totals.others++;
-      if (e.st.isFile()) {
-        totals.files++;
-        totals.bytes += Number(e.st.size);
-      }
-    }
     const subdirs = entries.filter((e) => e.st.isDirectory());
     const others = () => entries.filter((e) => !e.st.isDirectory());
-    return this.saveCachedDir(path, node, cached, digest, subdirs, totals, others, inner);
+    return this.saveCachedDir(path, node, cached, digest, subdirs, nonDirTotals(entries), others, inner);
   }
 
   /** The cached tree of a directory whose entries have this digest now, if the cache has one still in the repository. */
@@ -280,7 +271,7 @@ export class Archiver {
     tree: string,
     digest: string,
     subdirs: Entry[],
-    totals: { others: number; files: number; bytes: number },
+    totals: Totals,
     others: () => Entry[],
     inner: Walk,
   ): Promise<Pending> {

@@ -52,6 +52,26 @@ export class ListedEntry implements Entry {
   }
 }
 
+/** Over a directory's entries that are not directories: how many, how many regular files, their bytes. */
+export interface Totals {
+  others: number;
+  files: number;
+  bytes: number;
+}
+
+export function nonDirTotals(entries: Entry[]): Totals {
+  const t: Totals = { others: 0, files: 0, bytes: 0 };
+  for (const e of entries) {
+    if (e.st.isDirectory()) continue;
+    t.others++;
+    if (e.st.isFile()) {
+      t.files++;
+      t.bytes += Number(e.st.size);
+    }
+  }
+  return t;
+}
+
 /** What a walk carries down: directories on the current path (symlink loop detection) and the source's device. */
 export interface Walk {
   ancestors: Set<string>;

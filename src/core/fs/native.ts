@@ -107,6 +107,11 @@ export function groupId(name: string): number | undefined {
 }
 
 const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+/** numbers per entry from lstatdir (native/listing.h FIELDS) */
+const FIELDS = 13;
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /**
@@ -162,13 +167,13 @@ class DirEntryStats {
     return this.w[(this.k + 3) * 2] & S_IFMT;
   }
   isFile(): boolean {
-    return this.type() === 0o100000;
+    return this.type() === S_IFREG;
   }
   isDirectory(): boolean {
-    return this.type() === 0o040000;
+    return this.type() === S_IFDIR;
   }
   isSymbolicLink(): boolean {
-    return this.type() === 0o120000;
+    return this.type() === S_IFLNK;
   }
   isFIFO(): boolean {
     return this.type() === 0o010000;
@@ -239,7 +244,7 @@ export class DirListing {
   /** The entries that are directories (whose lstat succeeded), in name order. */
   directories(): DirEntryStat[] {
     const out: DirEntryStat[] = [];
-    for (let i = 0; i < this.ends.length; i++) if (this.w[i * 26] === 0 && (this.mode(i) & S_IFMT) === 0o040000) out.push(this.entry(i));
+    for (let i = 0; i < this.ends.length; i++) if (this.type(i) === S_IFDIR) out.push(this.entry(i));
     return out;
   }
 
@@ -248,15 +253,14 @@ export class DirListing {
     let others = 0;
     let files = 0;
     let bytes = 0;
-    const w = this.w;
     for (let i = 0; i < this.ends.length; i++) {
-      if (w[i * 26] !== 0) continue;
-      const type = this.mode(i) & S_IFMT;
-      if (type === 0o040000) continue;
+      const type = this.type(i);
+      if (type < 0 || type === S_IFDIR) continue;
       others++;
-      if (type === 0o100000) {
+      if (type === S_IFREG) {
         files++;
-        bytes += w[(i * 13 + 8) * 2] + w[(i * 13 + 8) * 2 + 1] * 2 ** 32;
+        const k = (i * FIELDS + 8) * 2; // the size, as two 32-bit words
+        bytes += this.w[k] + this.w[k + 1] * 2 ** 32;
       }
     }
     return { others, files, bytes };
@@ -264,7 +268,7 @@ export class DirListing {
 
   /** Whether an entry (whose lstat succeeded) is a symbolic link. */
   hasSymlink(): boolean {
-    for (let i = 0; i < this.ends.length; i++) if (this.w[i * 26] === 0 && (this.mode(i) & S_IFMT) === 0o120000) return true;
+    for (let i = 0; i < this.ends.length; i++) if (this.type(i) === S_IFLNK) return true;
     return false;
   }
 
@@ -276,12 +280,13 @@ export class DirListing {
     return false;
   }
 
-  private mode(i: number): number {
-    return this.w[(i * 13 + 3) * 2];
+  /** the file type bits of entry i, or -1 when its lstat failed */
+  private type(i: number): number {
+    return this.w[i * FIELDS * 2] !== 0 ? -1 : this.w[(i * FIELDS + 3) * 2] & S_IFMT;
   }
 
   private entry(i: number): DirEntryStat {
-    const k = i * 13;
+    const k = i * FIELDS;
     const name = this.names.subarray(i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
     const errno = this.w[k * 2];
     if (errno !== 0) {

@@ -19,7 +19,7 @@ export interface Addon {
   getgrgid(gid: number): string | undefined;
   getpwnam(name: string): number | undefined;
   getgrnam(name: string): number | undefined;
-  /** sorted by name, names back to back (ends[i]: where name i ends); digest covers the `ok` entries whose lstat succeeded (native/walk.c) */
+  /** sorted by name, names back to back (ends[i]: where name i ends); digest covers the `ok` entries whose lstat succeeded (native/listing.c) */
   lstatdir(path: Buffer, walker?: unknown): { names: Buffer; ends: Uint32Array; stats: BigInt64Array; digest: Buffer; ok: number };
   walkerStart(roots: Buffer[], oneFileSystem: boolean, maxHeld?: number): unknown;
   walkerStop(walker: unknown): void;

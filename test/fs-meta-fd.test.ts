@@ -1,0 +1,71 @@
+/**
+ * applyFileMetaFd: what a restore worker sets on a file it has just written, through the descriptor it wrote
+ * with (blobwork/worker.ts): owner, mode and nanosecond times, in applyNode's order and with its warnings.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { applyFileMetaFd } from '../src/core/fs/meta.js';
+import { AFTER_2038, BEFORE_1970, lstat, nodeOf } from './helpers/meta.js';
+
+let dir: string;
+const p = (name: string) => Buffer.from(path.join(dir, name));
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flashback-fs-meta-fd-'));
+});
+
+after(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('times and mode', () => {
+  test('applyFileMetaFd: mode and nanosecond times through the descriptor, before 1970 and after 2038', () => {
+    for (const ns of [BEFORE_1970, AFTER_2038]) {
+      const file = p(`fd-times-${ns}`);
+      const fd = fs.openSync(file, 'w', 0o600);
+      try {
+        assert.deepEqual(applyFileMetaFd(fd, { mode: 0o640, uid: 0, gid: 0, atime: ns + 1n, mtime: ns }, false), []);
+      } finally {
+        fs.closeSync(fd);
+      }
+      const back = nodeOf(file);
+      assert.equal(back.mtime, ns);
+      assert.equal(back.atime, ns + 1n);
+      assert.equal(back.mode, 0o640);
+    }
+    // a closed descriptor: every step is a warning, as with applyNode
+    const fd = fs.openSync(p('fd-closed'), 'w');
+    fs.closeSync(fd);
+    const warnings = applyFileMetaFd(fd, { mode: 0o644, uid: 0, gid: 0, atime: 0n, mtime: 0n }, false);
+    assert.deepEqual(warnings.map((w) => w.split(':')[0]), ['chmod 0o644', 'set times']);
+    assert.match(warnings[1], /EBADF/);
+  });
+
+});
+
+describe('owner', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  test('applyFileMetaFd: owner then mode, so setuid and setgid survive; owner: false leaves the owner', () => {
+    const file = p('fd-suid');
+    let fd = fs.openSync(file, 'w', 0o600);
+    try {
+      assert.deepEqual(applyFileMetaFd(fd, { mode: 0o6755, uid: 4321, gid: 5432, atime: 0n, mtime: 0n }, true), []);
+    } finally {
+      fs.closeSync(fd);
+    }
+    assert.equal(lstat(file).mode & 0o7777n, 0o6755n);
+    assert.equal(lstat(file).uid, 4321n);
+    assert.equal(lstat(file).gid, 5432n);
+    fd = fs.openSync(file, 'r+');
+    try {
+      assert.deepEqual(applyFileMetaFd(fd, { mode: 0o644, uid: 1, gid: 1, atime: 0n, mtime: 0n }, false), []);
+    } finally {
+      fs.closeSync(fd);
+    }
+    assert.equal(lstat(file).uid, 4321n);
+    assert.equal(lstat(file).mode & 0o7777n, 0o644n);
+  });
+
+});
