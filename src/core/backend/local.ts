@@ -24,6 +24,10 @@ export class LocalBackend implements Backend {
     return join(this.location, type, name);
   }
 
+  localPath(type: FileType, name: string): string {
+    return this.path(type, name);
+  }
+
   async create(): Promise<void> {
     if (await this.hasConfig()) {
       throw new FlashbackError('ERR_REPOSITORY_EXISTS', `a repository already exists at ${this.location}`);
@@ -94,20 +98,26 @@ export class LocalBackend implements Backend {
     await syncDir(join(final, '..'));
   }
 
+  /**
+   * Whole files are read with one read() after fstat(), not with fs.readFile: that reads in 512 KiB slices, an
+   * event-loop round trip each, and while worker threads keep both cores busy (check, restore) each round trip
+   * waits for a time slice: 0.3–0.6 s per 16 MiB pack measured here, against a few milliseconds.
+   */
   async load(type: FileType, name: string, range?: { offset: number; length: number }): Promise<Buffer> {
     const p = this.path(type, name);
     try {
-      if (!range) return await fsp.readFile(p);
       const fh = await fsp.open(p, 'r');
       try {
-        const buf = Buffer.allocUnsafe(range.length);
+        const offset = range?.offset ?? 0;
+        const length = range?.length ?? (await fh.stat()).size;
+        const buf = Buffer.allocUnsafe(length);
         let got = 0;
-        while (got < range.length) {
-          const { bytesRead } = await fh.read(buf, got, range.length - got, range.offset + got);
+        while (got < length) {
+          const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
           if (bytesRead === 0) break;
           got += bytesRead;
         }
-        return got === range.length ? buf : buf.subarray(0, got);
+        return got === length ? buf : buf.subarray(0, got);
       } finally {
         await fh.close();
       }

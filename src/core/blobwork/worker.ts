@@ -1,21 +1,23 @@
 /**
- * Blob worker thread, for restore and scrub. It opens and verifies the blobs of one pack slice (AES-GCM tag,
- * zstd, keyed id); for a restore it writes each where it belongs with plain synchronous syscalls (no promise
- * per operation) and finishes files (size, metadata); for a scrub it also hashes the whole pack and, given the
- * index, checks each tree it opens (decodes it, looks up its files' blobs), so that check's walk of the
- * snapshots needs only the subdirectories afterwards.
+ * Blob worker thread, for restore and scrub. It opens and verifies blobs of one pack (AES-GCM tag, zstd, keyed
+ * id); for a restore it writes each where it belongs with plain synchronous syscalls (no promise per operation)
+ * and finishes files (size, metadata); for a scrub it verifies a slice of a pack's blobs, hashes the whole pack
+ * when asked and, given the index, checks each tree it opens (decodes it, looks up its files' blobs), so that
+ * check's walk of the snapshots needs only the subdirectories afterwards.
  * Paths come from the main thread, built from validated names under the target; files are never opened
  * through a symlink (O_NOFOLLOW).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { closeSync, constants as C, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import { decodeBlob, type DecodeScratch } from '../repository/blob-codec.js';
 import { applyFileMetaFd, applyNode } from '../fs/meta.js';
 import { readWritePlan, WrittenBuilder } from './write-plan.js';
 import type { Node } from '../model/node.js';
 import { decodeTree } from '../model/tree.js';
 import { BlobIndex, type BlobIndexReader, type SharedBlobIndexState } from '../index/blob-index.js';
+import { parsePackHeader } from '../pack/format.js';
+import { errorMessage } from '../errors/errors.js';
 
 export interface FinishTarget {
   job: number;
@@ -32,8 +34,11 @@ export type RestoreRequest =
       req: number;
       kind: 'write';
       packId: string;
-      bytes: Uint8Array;
-      /** the blobs of `bytes` and where each goes (write-plan.ts), transferred */
+      /** a span of the pack, transferred; or the worker reads the span itself from `path` (a local pack) */
+      bytes?: Uint8Array;
+      path?: string;
+      span?: { offset: number; length: number };
+      /** the blobs of the span and where each goes (write-plan.ts), transferred */
       plan: ArrayBuffer;
       sparse: boolean;
       /** for targets that finish their file: restore the owner */
@@ -41,11 +46,17 @@ export type RestoreRequest =
     }
   | { req: number; kind: 'finish'; files: FinishTarget[]; owner: boolean }
   | {
-      /** scrub: the whole pack; reports its SHA-256 and which blobs fail to open */
+      /**
+       * scrub: opens some of a pack's blobs and reports which fail. The bytes come transferred, or the worker
+       * reads them from `path` itself: the whole pack with `whole`, otherwise the span of the given blobs.
+       * With `whole` it also reports the pack's SHA-256 and its header's blob ids.
+       */
       req: number;
       kind: 'verify';
       packId: string;
-      bytes: Uint8Array;
+      bytes?: Uint8Array;
+      path?: string;
+      whole: boolean;
       blobs: { offset: number; length: number; type: number; compression: number; rawLength: number; id: Uint8Array }[];
     };
 
@@ -61,23 +72,33 @@ export interface ScannedTree {
 
 export interface RestoreReply {
   req: number;
-  /** verify: SHA-256 of the bytes, hex */
+  /** verify, `whole`: SHA-256 of the bytes, hex */
   sha256?: string;
+  /** verify, `whole`: the ids in the pack's header, back to back, or why the header cannot be read */
+  header?: { ids: Uint8Array } | { error: string };
+  /** verify from a path: the pack could not be read */
+  readError?: string;
   /** verify, with an index: the trees that opened and decoded */
   trees?: ScannedTree[];
-  /** finish and verify: per finished file or blob, in request order */
+  /** finish: per finished file, in request order; verify: the blobs that failed */
   results: { job: number; end?: number; error?: string; warnings?: string[] }[];
   /** write: per target of the plan (write-plan.ts WrittenBuilder), and its errors and warnings */
   written?: Float64Array;
   issues?: { i: number; error?: string; warnings?: string[] }[];
 }
 
-const { encKey, idKey, index } = workerData as { encKey: Uint8Array; idKey: Uint8Array; index?: SharedBlobIndexState };
+const data = workerData as { encKey: Uint8Array; idKey: Uint8Array; index?: SharedBlobIndexState };
+// keys arrive as plain Uint8Arrays (structured clone)
+const encKey = Buffer.from(data.encKey);
+const idKey = Buffer.from(data.idKey);
+const index = data.index;
 const known: BlobIndexReader | undefined = index && BlobIndex.fromShared(index);
 const BLOCK = 64 * 1024;
 const ZERO = Buffer.alloc(BLOCK);
 /** every blob is decompressed into this buffer (grown to the largest blob): no dead buffers between collections */
 const scratch: DecodeScratch = {};
+/** packs a scrub reads from a path are read into this buffer (grown to the largest read) */
+let readBuf: Buffer | undefined;
 
 function writeAll(fd: number, data: Buffer, pos: number): void {
   let off = 0;
@@ -111,15 +132,28 @@ function writeSparse(fd: number, data: Buffer, pos: number, sparse: boolean): nu
 
 function write(m: Extract<RestoreRequest, { kind: 'write' }>): WrittenBuilder {
   const out = new WrittenBuilder(64);
+  let bytes: Buffer | undefined;
+  let readError: string | undefined;
+  if (m.path === undefined) bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
+  else {
+    try {
+      bytes = readPart(m.path, m.span!.offset, m.span!.offset + m.span!.length);
+    } catch (err) {
+      readError = `cannot read ${m.path}: ${errorMessage(err)}`;
+    }
+  }
   let plain: Buffer | undefined;
   let error: string | undefined;
   readWritePlan(
     m.plan,
     (b) => {
       plain = undefined;
-      error = undefined;
+      error = readError;
+      // a truncated pack: the blobs before the cut are still restored
+      if (error === undefined && b.offset + b.length > bytes!.length) error = `pack ${m.packId} is truncated`;
+      if (error !== undefined) return;
       try {
-        plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
+        plain = decodeBlob(encKey, idKey, bytes!.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
       } catch (err) {
         error = (err as Error).message;
       }
@@ -171,20 +205,79 @@ function finish(m: Extract<RestoreRequest, { kind: 'finish' }>): RestoreReply['r
   });
 }
 
-function verify(m: Extract<RestoreRequest, { kind: 'verify' }>, trees: ScannedTree[]): RestoreReply['results'] {
-  return m.blobs.map((b, i) => {
+type VerifyRequest = Extract<RestoreRequest, { kind: 'verify' }>;
+
+/** Reads [offset, end) of the file, or all of it without `end`; a short file gives fewer bytes. */
+function readPart(path: string, offset: number, end?: number): Buffer {
+  const fd = openSync(path, C.O_RDONLY);
+  try {
+    const length = (end ?? fstatSync(fd).size) - offset;
+    if (!readBuf || readBuf.length < length) readBuf = Buffer.allocUnsafeSlow(length);
+    let got = 0;
+    while (got < length) {
+      const n = readSync(fd, readBuf, got, length - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    return readBuf.subarray(0, got);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function verifyPack(m: VerifyRequest): RestoreReply {
+  const trees: ScannedTree[] = [];
+  let bytes: Buffer;
+  // offsets in the pack of bytes[0]
+  let base = 0;
+  if (m.path === undefined) bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
+  else {
+    if (!m.whole && m.blobs.length) base = Math.min(...m.blobs.map((b) => b.offset));
+    try {
+      bytes = readPart(m.path, base, m.whole ? undefined : Math.max(...m.blobs.map((b) => b.offset + b.length)));
+    } catch (err) {
+      return { req: m.req, results: [], readError: errorMessage(err) };
+    }
+  }
+  const reply: RestoreReply = { req: m.req, results: verify(m, bytes, base, trees), trees: known ? trees : undefined };
+  if (m.whole) {
+    reply.sha256 = createHash('sha256').update(bytes).digest('hex');
+    reply.header = headerIds(bytes, m.packId);
+  }
+  return reply;
+}
+
+function headerIds(bytes: Buffer, packId: string): RestoreReply['header'] {
+  try {
+    const h = parsePackHeader(encKey, bytes, bytes.length, packId);
+    if (!('entries' in h)) return { error: 'header length points outside the file' };
+    const ids = new Uint8Array(h.entries.length * 32);
+    h.entries.forEach((e, i) => ids.set(e.id, i * 32));
+    return { ids };
+  } catch (err) {
+    return { error: errorMessage(err) };
+  }
+}
+
+/** Opens every blob of the request; returns the ones that fail (a result per blob would be mostly `ok`). */
+function verify(m: VerifyRequest, bytes: Buffer, base: number, trees: ScannedTree[]): RestoreReply['results'] {
+  const failed: RestoreReply['results'] = [];
+  m.blobs.forEach((b, i) => {
     let plain: Buffer;
     try {
-      plain = decodeBlob(encKey, idKey, m.bytes.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
+      const start = b.offset - base;
+      if (start + b.length > bytes.length) throw new Error(`blob ${Buffer.from(b.id).toString('hex')} lies beyond the end of the pack`);
+      plain = decodeBlob(encKey, idKey, bytes.subarray(start, start + b.length), b, b.id, m.packId, scratch);
     } catch (err) {
-      return { job: i, error: (err as Error).message };
+      failed.push({ job: i, error: (err as Error).message });
+      return;
     }
     if (known && b.type === 1) {
       const tree = scanTree(plain, i, known);
       if (tree) trees.push(tree); // a tree that does not decode is left to check's walk, which reports it
     }
-    return { job: i };
   });
+  return failed;
 }
 
 function scanTree(plain: Buffer, job: number, index: BlobIndexReader): ScannedTree | undefined {
@@ -204,10 +297,7 @@ function scanTree(plain: Buffer, job: number, index: BlobIndexReader): ScannedTr
 
 parentPort!.on('message', (m: RestoreRequest) => {
   if (m.kind === 'verify') {
-    const sha = createHash('sha256').update(m.bytes).digest('hex');
-    const trees: ScannedTree[] = [];
-    const results = verify(m, trees);
-    parentPort!.postMessage({ req: m.req, sha256: sha, results, trees: known ? trees : undefined } satisfies RestoreReply);
+    parentPort!.postMessage(verifyPack(m));
     return;
   }
   if (m.kind === 'write') {

@@ -8,7 +8,6 @@
 import { errorMessage } from '../errors/errors.js';
 import type { Node } from '../model/node.js';
 import type { SnapshotRef } from '../model/snapshot.js';
-import { parsePackHeader } from '../pack/format.js';
 import type { Repository } from '../repository/repository.js';
 import {
   CONSOLIDATE_ABOVE,
@@ -21,7 +20,7 @@ import {
   type ScrubWarning,
 } from '../repository/scrub-records.js';
 import { BlobWorkerPool } from '../blobwork/pool.js';
-import type { ScannedTree } from '../blobwork/worker.js';
+import type { RestoreReply, ScannedTree } from '../blobwork/worker.js';
 import { PackTable, type PackBlob } from '../index/pack-table.js';
 import { coverage, scrubOrder, type Coverage } from './scrub-plan.js';
 
@@ -185,7 +184,7 @@ export class Checker {
     let startedBytes = 0;
     let stopped: 'budget' | 'interrupted' | undefined;
     const t0 = this.now();
-    const pool = new BlobWorkerPool(this.repo.keys, { index: this.repo.index.share() });
+    const pool = new BlobWorkerPool(this.repo.keys, { index: this.repo.index.share(), depth: 1 });
     const inflight = new Set<Promise<void>>();
     try {
       for (const packId of selected) {
@@ -201,7 +200,7 @@ export class Checker {
         const size = sizes.get(packId) ?? 0;
         started++;
         startedBytes += size;
-        const p: Promise<void> = this.readPack(pool, packId, table.blobs(packId)).then((damage) => {
+        const p: Promise<void> = this.readPack(pool, packId, table.blobs(packId), size).then((damage) => {
           inflight.delete(p);
           verified.set(packId, damage ? { time: this.now(), verdict: 'damaged', blobs: damage } : { time: this.now(), verdict: 'ok' });
           packsRead++;
@@ -249,11 +248,13 @@ export class Checker {
   }
 
   /**
-   * Reads one pack whole and has a worker hash it and open every blob, while the main thread reads the next
-   * one: both cores verify. The header is checked here against the index. Returns the damaged blob ids when
-   * anything about the pack is damaged (an empty list when the damage names no blob), otherwise undefined.
+   * Has the workers verify one pack, a slice of its blobs each, so that both cores verify to the end: the worker
+   * with the first slice also hashes the whole pack and opens its header, checked here against the index. A
+   * pack that is a plain local file is read by the workers themselves; otherwise it is loaded here and handed
+   * to one worker. Returns the damaged blob ids when anything about the pack is damaged (an empty list when the
+   * damage names no blob), otherwise undefined.
    */
-  private async readPack(pool: BlobWorkerPool, packId: string, blobs: PackBlob[]): Promise<string[] | undefined> {
+  private async readPack(pool: BlobWorkerPool, packId: string, blobs: PackBlob[], size: number): Promise<string[] | undefined> {
     const file = packFile(packId);
     const before = this.problems.length;
     const found = () => {
@@ -261,30 +262,46 @@ export class Checker {
       const mine = this.problems.slice(before).filter((p) => p.file === file);
       return mine.length ? [...new Set(mine.flatMap((p) => p.blobs ?? []))] : undefined;
     };
-    let bytes: Buffer;
-    try {
-      bytes = await this.repo.backend.load('data', packId);
-    } catch (err) {
-      this.problem({ kind: 'pack', file, message: `cannot read: ${errorMessage(err)}`, blobs: blobs.map(hex) });
+    const inRange = blobs.filter((b) => b.loc.offset + b.loc.length <= size);
+    const job = (slice: PackBlob[]) => slice.map((b) => ({ ...b.loc, id: b.id }));
+    const path = this.repo.backend.localPath?.('data', packId);
+    let slices: PackBlob[][];
+    let replies: RestoreReply[];
+    if (path !== undefined) {
+      slices = sliceByWork(inRange, pool.size);
+      replies = await Promise.all(slices.map((slice, k) => pool.call({ kind: 'verify', packId, path, whole: k === 0, blobs: job(slice) })));
+    } else {
+      let bytes: Buffer;
+      try {
+        bytes = await this.repo.backend.load('data', packId);
+      } catch (err) {
+        this.problem({ kind: 'pack', file, message: `cannot read: ${errorMessage(err)}`, blobs: blobs.map(hex) });
+        return found();
+      }
+      const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
+      const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
+      slices = [inRange.filter((b) => b.loc.offset + b.loc.length <= bytes.length)];
+      replies = [await pool.call({ kind: 'verify', packId, bytes: new Uint8Array(ab), whole: true, blobs: job(slices[0]) }, [ab])];
+    }
+    const unreadable = replies.find((r) => r.readError !== undefined);
+    if (unreadable) {
+      this.problem({ kind: 'pack', file, message: `cannot read: ${unreadable.readError}`, blobs: blobs.map(hex) });
       return found();
     }
-    try {
-      const h = parsePackHeader(this.repo.keys.encKey, bytes, bytes.length, packId);
-      if ('entries' in h) {
-        const inHeader = new Set(h.entries.map((e) => e.id.toString('latin1')));
-        const missing = blobs.filter((b) => !inHeader.has(b.id.toString('latin1')));
-        if (missing.length) this.problem({ kind: 'pack', file, message: `header lacks ${missing.length} blob(s) the index lists`, blobs: missing.map(hex) });
-      }
-    } catch (err) {
-      this.problem({ kind: 'pack', file, message: errorMessage(err) });
+    const { sha256, header } = replies[0];
+    if (header && 'error' in header) this.problem({ kind: 'pack', file, message: header.error });
+    else if (header) {
+      const inHeader = new Set<string>();
+      for (let i = 0; i < header.ids.length; i += 32) inHeader.add(Buffer.from(header.ids.buffer, header.ids.byteOffset + i, 32).toString('latin1'));
+      const missing = blobs.filter((b) => !inHeader.has(b.id.toString('latin1')));
+      if (missing.length) this.problem({ kind: 'pack', file, message: `header lacks ${missing.length} blob(s) the index lists`, blobs: missing.map(hex) });
     }
-    const inRange = blobs.filter((b) => b.loc.offset + b.loc.length <= bytes.length);
-    const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
-    const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
-    const reply = await pool.call({ kind: 'verify', packId, bytes: new Uint8Array(ab), blobs: inRange.map((b) => ({ ...b.loc, id: b.id })) }, [ab]);
-    for (const t of reply.trees ?? []) this.scanned.set(hex(inRange[t.job]), t);
-    if (reply.sha256 !== packId) this.problem({ kind: 'pack', file, message: 'content does not match its name (bit rot or tampering)' });
-    const bad = reply.results.filter((r) => r.error !== undefined).map((r) => hex(inRange[r.job]));
+    if (sha256 !== packId) this.problem({ kind: 'pack', file, message: 'content does not match its name (bit rot or tampering)' });
+    const bad: string[] = [];
+    replies.forEach((reply, k) => {
+      for (const t of reply.trees ?? []) this.scanned.set(hex(slices[k][t.job]), t);
+      for (const r of reply.results) if (r.error !== undefined) bad.push(hex(slices[k][r.job]));
+    });
     if (bad.length) this.problem({ kind: 'blob', file, message: `${bad.length} of ${blobs.length} blob(s) damaged`, blobs: bad });
     return found();
   }
@@ -327,6 +344,30 @@ export class Checker {
       }
     }
   }
+}
+
+/**
+ * Splits a pack's blobs into `n` runs, in pack order, of about equal work. Opening a blob costs by its plain
+ * bytes (decompressing, hashing) plus its stored bytes (decrypting); the first run also hashes the whole pack,
+ * which costs about as much per stored byte, so it gets that much less blob work.
+ */
+export function sliceByWork(blobs: PackBlob[], n: number): PackBlob[][] {
+  const sorted = [...blobs].sort((a, b) => a.loc.offset - b.loc.offset);
+  if (n <= 1) return [sorted];
+  // a tree is also decoded and its files' blobs looked up: about 8 times the work per byte (measured)
+  const work = (b: PackBlob) => b.loc.rawLength * (b.loc.type === 1 ? 8 : 1) + b.loc.length;
+  const hashing = sorted.reduce((s, b) => s + b.loc.length, 0);
+  const total = sorted.reduce((s, b) => s + work(b), hashing);
+  const slices: PackBlob[][] = [];
+  let i = 0;
+  let done = hashing;
+  for (let k = 1; k <= n; k++) {
+    const start = i;
+    const target = k === n ? Infinity : (total * k) / n;
+    while (i < sorted.length && done + work(sorted[i]) / 2 <= target) done += work(sorted[i++]);
+    if (k === 1 || i > start) slices.push(sorted.slice(start, i));
+  }
+  return slices;
 }
 
 function hex(b: PackBlob): string {

@@ -18,14 +18,16 @@ export interface DecodeScratch {
 }
 
 export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string, scratch?: DecodeScratch): Buffer {
-  const idHex = Buffer.from(id).toString('hex');
-  const file = `data/${packId.slice(0, 2)}/${packId}`;
+  const damaged = (what: string, cause?: unknown) => {
+    const blob = Buffer.from(id).toString('hex');
+    return new DamageError(`data/${packId.slice(0, 2)}/${packId}`, `blob ${blob} ${what}`, { blob, cause });
+  };
   let stored: Buffer | undefined;
   if (scratch) {
     if (!scratch.stored || scratch.stored.length < sealed.length) scratch.stored = Buffer.allocUnsafeSlow(Math.max(sealed.length, 64 * 1024));
     stored = openInto(encKey, blobAad(meta.type, id), sealed, scratch.stored);
   } else stored = open(encKey, blobAad(meta.type, id), sealed);
-  if (!stored) throw new DamageError(file, `blob ${idHex} fails authentication`, { blob: idHex });
+  if (!stored) throw damaged('fails authentication');
   let plain: Buffer;
   try {
     if (scratch) {
@@ -33,10 +35,10 @@ export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8A
       plain = decompressInto(stored, meta.compression, scratch.buf);
     } else plain = decompress(stored, meta.compression);
   } catch (cause) {
-    throw new DamageError(file, `blob ${idHex} cannot be decompressed`, { blob: idHex, cause });
+    throw damaged('cannot be decompressed', cause);
   }
   if (plain.length !== meta.rawLength || !hmac(idKey, plain).equals(id)) {
-    throw new DamageError(file, `blob ${idHex} does not match its id`, { blob: idHex });
+    throw damaged('does not match its id');
   }
   return plain;
 }

@@ -3,7 +3,8 @@
  * the packs a batch needs are read once each, in slices of bounded size, and handed to the restore workers,
  * which verify the blobs and write them in place; a file is finished (size, metadata) by a worker once its
  * last blob is written: a file of one blob (most files) in the same step, through the descriptor it was
- * written with, others by a finish request. The main thread only reads packs and keeps count.
+ * written with, others by a finish request. The workers read local packs themselves; the main thread reads
+ * the packs of other backends, and keeps count.
  *
  * Memory: the jobs of the batches not yet finished, and at most `pool.size * 2` requests in flight (each at most
  * 8 MiB sealed, 16 MiB plain). A blob shared by files of two batches is read twice.
@@ -108,16 +109,21 @@ export class Filler {
     const first = slice[0].loc.offset;
     const last = slice[slice.length - 1].loc;
     const length = last.offset + last.length - first;
-    let bytes: Buffer;
-    try {
-      bytes = await this.repo.backend.load('data', packId, { offset: first, length });
-      if (bytes.length !== length) throw new Error(`pack ${packId} is truncated`);
-    } catch (err) {
-      for (const b of slice) for (const t of b.targets) this.blobDone(t.job, undefined, errorMessage(err));
-      return;
+    // a local pack is read by the worker itself: no copy of the span here, no event-loop round trip per read
+    const path = this.repo.backend.localPath?.('data', packId);
+    const transfer: ArrayBuffer[] = [];
+    if (path === undefined) {
+      let bytes: Buffer;
+      try {
+        // short when the pack is truncated: the worker fails the blobs beyond the end
+        bytes = await this.repo.backend.load('data', packId, { offset: first, length });
+      } catch (err) {
+        for (const b of slice) for (const t of b.targets) this.blobDone(t.job, undefined, errorMessage(err));
+        return;
+      }
+      const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
+      transfer.push((own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer);
     }
-    const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
-    const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
     const targets = slice.flatMap((b) => b.targets.map((t) => ({ ...t, raw: b.loc.rawLength })));
     const plan = encodeWritePlan(
       slice.map((b) => ({
@@ -127,7 +133,8 @@ export class Filler {
         targets: b.targets.map((t) => ({ job: t.job.index, path: t.job.path, pos: t.pos, finish: finishWith(t.job) })),
       })),
     );
-    const request = this.pool.call({ kind: 'write', packId, bytes: new Uint8Array(ab), plan, sparse: this.ev.sparse, owner: this.ev.owner }, [ab, plan]);
+    const source = path === undefined ? { bytes: new Uint8Array(transfer[0]) } : { path, span: { offset: first, length } };
+    const request = this.pool.call({ kind: 'write', packId, ...source, plan, sparse: this.ev.sparse, owner: this.ev.owner }, [...transfer, plan]);
     const failAll = (message: string) => targets.forEach((t) => this.blobDone(t.job, undefined, message));
     this.track(
       request.then(
