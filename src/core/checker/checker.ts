@@ -109,6 +109,17 @@ export class Checker {
     const repo = this.repo;
     await repo.loadIndex((file, err) => this.problem({ kind: 'index', file, message: errorMessage(err) }));
     const table = new PackTable(repo.index);
+    // the scrub's workers start up while the packs are listed
+    const pool = this.opts.readData ? new BlobWorkerPool(repo.keys, { index: repo.index.share(), depth: 1 }) : undefined;
+    try {
+      return await this.checkWith(table, pool);
+    } finally {
+      await pool?.close();
+    }
+  }
+
+  private async checkWith(table: PackTable, pool: BlobWorkerPool | undefined): Promise<CheckResult> {
+    const repo = this.repo;
     const onDevice = new Map<string, number>();
     for await (const f of repo.backend.list('data')) onDevice.set(f.name, f.size);
     const orphanPacks = [...onDevice.keys()].filter((p) => !table.has(p));
@@ -129,11 +140,12 @@ export class Checker {
     const verified = new Map<string, PackVerification>();
     let read: { packsRead: number; bytesRead: number; stopped?: ScrubSummary['stopped'] } = { packsRead: 0, bytesRead: 0 };
     let persisted: Pick<ScrubSummary, 'record' | 'consolidated'> = {};
-    if (this.opts.readData) {
+    if (pool) {
       let selected = scrubOrder(present.keys(), scrub.packs);
       if (this.opts.subset !== undefined && this.opts.subset < 1) selected = selected.slice(0, Math.max(1, Math.ceil(selected.length * this.opts.subset)));
       try {
-        read = await this.scrub(selected, table, present, verified);
+        read = await this.scrub(pool, selected, table, present, verified);
+        await pool.close();
       } finally {
         // also when reading failed half-way: what was verified is remembered
         persisted = await this.persist(scrub, verified, (p) => table.has(p) || onDevice.has(p));
@@ -169,6 +181,7 @@ export class Checker {
    * read are finished. Each verified pack goes into `verified` with the time its verification finished.
    */
   private async scrub(
+    pool: BlobWorkerPool,
     selected: string[],
     table: PackTable,
     sizes: Map<string, number>,
@@ -184,7 +197,6 @@ export class Checker {
     let startedBytes = 0;
     let stopped: 'budget' | 'interrupted' | undefined;
     const t0 = this.now();
-    const pool = new BlobWorkerPool(this.repo.keys, { index: this.repo.index.share(), depth: 1 });
     const inflight = new Set<Promise<void>>();
     try {
       for (const packId of selected) {
@@ -213,7 +225,6 @@ export class Checker {
       await Promise.all(inflight);
     } finally {
       await Promise.allSettled(inflight);
-      await pool.close();
     }
     return { packsRead, bytesRead, stopped };
   }
