@@ -163,7 +163,7 @@ test('find shows every snapshot holding a file and its versions; ls and cat work
   assert.equal(lines[1].name, 'report.odt');
   assert.equal(lines[1].size, 11);
   const cfg = JSON.parse((await runCli(['cat', 'config'], { env: { FLASHBACK_REPOSITORY: r.repo } })).stdout);
-  assert.equal(cfg.version, 1);
+  assert.deepEqual([cfg.version, cfg.blobId], [2, 'blake3']);
   assert.ok(!JSON.stringify(cfg).includes('masterKey'));
   const tree = JSON.parse((await r.run(['cat', 'tree', JSON.parse((await r.run(['--json', 'snapshots'])).stdout)[0].tree])).stdout);
   assert.ok(Array.isArray(tree.nodes));

@@ -3,11 +3,12 @@
  * own: importing the worker module would run the worker.
  */
 import type { SharedBlobIndexState } from '../index/blob-index.js';
+import type { BlobIdKey } from '../crypto/crypto.js';
 
 export interface WorkerInit {
   slot: number;
   encKey: Buffer;
-  idKey: Buffer;
+  idKey: BlobIdKey;
   chunkerKey: Buffer;
   chunker: { min: number; avg: number; max: number };
   level: number;

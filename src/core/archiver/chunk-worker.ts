@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
 import { Chunker, chunkFile, gearTable, type ChunkScratch } from '../chunker/fastcdc.js';
 import { compressInto } from '../crypto/compress.js';
-import { hmac, sealInto, SEAL_OVERHEAD } from '../crypto/crypto.js';
+import { blobId, sealInto, SEAL_OVERHEAD, type BlobIdKey } from '../crypto/crypto.js';
 import { BlobIndex } from '../index/blob-index.js';
 import { blobAad } from '../repository/blob-aad.js';
 import { META_FIELDS, M_COMPRESSION, M_OFFSET, M_RAW, M_SEALED, M_TASK, type FileTask, type TaskMessage, type WorkerInit, type WorkerMessage } from './chunk-protocol.js';
@@ -22,7 +22,7 @@ const chunker = new Chunker(gearTable(Buffer.from(init.chunkerKey)), init.chunke
 const known = BlobIndex.fromShared(init.index);
 const credit = new Int32Array(init.credit);
 const encKey = Buffer.from(init.encKey);
-const idKey = Buffer.from(init.idKey);
+const idKey: BlobIdKey = { fn: init.idKey.fn, key: Buffer.from(init.idKey.key) };
 const scratch: ChunkScratch = {};
 /** chunks are compressed into this reused buffer (≈ max chunk size): no dead buffer per chunk between collections */
 const packed: { buf?: Buffer } = {};
@@ -109,7 +109,7 @@ function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
     const before = fstatSync(fd, { bigint: true });
     for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch)) {
       bytes += chunk.length;
-      const id = hmac(idKey, chunk);
+      const id = blobId(idKey, chunk);
       if (known.has(id)) {
         addChunk(t.task, id, chunk.length);
         continue;

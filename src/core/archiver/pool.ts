@@ -65,7 +65,7 @@ export class ChunkPool {
       const init: WorkerInit = {
         slot,
         encKey: repo.keys.encKey,
-        idKey: repo.keys.idKey,
+        idKey: repo.idKey,
         chunkerKey: repo.keys.chunkerKey,
         chunker: repo.config.chunker,
         level: repo.config.compression.level,

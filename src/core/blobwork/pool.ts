@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { RestoreReply, RestoreRequest } from './worker.js';
 import type { SharedBlobIndexState } from '../index/blob-index.js';
+import type { BlobIdKey } from '../crypto/crypto.js';
 
 type Request = RestoreRequest extends infer R ? (R extends { req: number } ? Omit<R, 'req'> : never) : never;
 
@@ -20,7 +21,7 @@ export class BlobWorkerPool {
   private next = 1;
 
   /** `index`: a scrub's workers also check the trees they open against it (worker.ts) */
-  constructor(keys: { encKey: Uint8Array; idKey: Uint8Array }, opts: { threads?: number; index?: SharedBlobIndexState; depth?: number } = {}) {
+  constructor(keys: { encKey: Uint8Array; idKey: BlobIdKey }, opts: { threads?: number; index?: SharedBlobIndexState; depth?: number } = {}) {
     this.depth = opts.depth ?? Infinity;
     const threads = opts.threads ?? Math.max(1, Math.min(availableParallelism(), 4));
     for (let i = 0; i < threads; i++) {

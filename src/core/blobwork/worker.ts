@@ -18,6 +18,7 @@ import { decodeTree } from '../model/tree.js';
 import { BlobIndex, type BlobIndexReader, type SharedBlobIndexState } from '../index/blob-index.js';
 import { parsePackHeader } from '../pack/format.js';
 import { errorMessage } from '../errors/errors.js';
+import type { BlobIdKey } from '../crypto/crypto.js';
 
 export interface FinishTarget {
   job: number;
@@ -87,10 +88,10 @@ export interface RestoreReply {
   issues?: { i: number; error?: string; warnings?: string[] }[];
 }
 
-const data = workerData as { encKey: Uint8Array; idKey: Uint8Array; index?: SharedBlobIndexState };
+const data = workerData as { encKey: Uint8Array; idKey: BlobIdKey; index?: SharedBlobIndexState };
 // keys arrive as plain Uint8Arrays (structured clone)
 const encKey = Buffer.from(data.encKey);
-const idKey = Buffer.from(data.idKey);
+const idKey: BlobIdKey = { fn: data.idKey.fn, key: Buffer.from(data.idKey.key) };
 const index = data.index;
 const known: BlobIndexReader | undefined = index && BlobIndex.fromShared(index);
 const BLOCK = 64 * 1024;

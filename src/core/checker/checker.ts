@@ -110,7 +110,7 @@ export class Checker {
     await repo.loadIndex((file, err) => this.problem({ kind: 'index', file, message: errorMessage(err) }));
     const table = new PackTable(repo.index);
     // the scrub's workers start up while the packs are listed
-    const pool = this.opts.readData ? new BlobWorkerPool(repo.keys, { index: repo.index.share(), depth: 1 }) : undefined;
+    const pool = this.opts.readData ? new BlobWorkerPool({ encKey: repo.keys.encKey, idKey: repo.idKey }, { index: repo.index.share(), depth: 1 }) : undefined;
     try {
       return await this.checkWith(table, pool);
     } finally {

@@ -44,6 +44,12 @@ export function checkFamily(source: Pick<Repository, 'config' | 'location'>, tar
       hint: 'create the target with "flashback init --copy-secrets-from SOURCE" and copy into that',
     });
   }
+  // init --copy-secrets-from takes the family's id function too; only a config edited by hand can differ
+  if (source.config.blobId !== target.config.blobId) {
+    throw new FlashbackError('ERR_INVALID', `${source.location} names blobs with ${source.config.blobId} and ${target.location} with ${target.config.blobId}: nothing can be copied blob by blob`, {
+      hint: 'create the target with "flashback init --copy-secrets-from SOURCE" and copy into that',
+    });
+  }
 }
 
 export interface PlanOptions {

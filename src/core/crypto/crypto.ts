@@ -1,9 +1,11 @@
 /**
- * Primitives of docs/design.md §2: SHA-256, HMAC-SHA256, HKDF-SHA256, scrypt and AES-256-GCM sealing.
- * Everything here is OpenSSL (AES-NI and SHA-NI): node:crypto, or the addon for the per-blob calls. Pure
- * functions over bytes.
+ * Primitives of docs/design.md §2: SHA-256, HMAC-SHA256, HKDF-SHA256, scrypt, AES-256-GCM sealing and the keyed
+ * blob id (BLAKE3 keyed hash, or HMAC-SHA256 in version 1 repositories). Everything but BLAKE3 is OpenSSL
+ * (AES-NI and SHA-NI): node:crypto, or the addon for the per-blob calls. BLAKE3 is @napi-rs/blake-hash (the
+ * Rust reference implementation, with its SIMD code). Pure functions over bytes.
  */
 import { createHash, createHmac, hkdfSync, randomBytes, scrypt } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { addon } from '../util/addon.js';
 
 export const NONCE_BYTES = 12;
@@ -23,6 +25,37 @@ export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
   const h = createHmac('sha256', key);
   for (const p of parts) h.update(p);
   return h.digest();
+}
+
+/** How a repository names its blobs (config `blobId`, design.md §2): a keyed hash of the plain bytes. */
+export type BlobIdFunction = 'blake3' | 'hmac-sha256';
+
+export const BLOB_ID_FUNCTIONS: readonly BlobIdFunction[] = ['blake3', 'hmac-sha256'];
+
+/** What names a repository's blobs: its id function and the family's id key. */
+export interface BlobIdKey {
+  fn: BlobIdFunction;
+  key: Uint8Array;
+}
+
+type Blake3Hasher = import('@napi-rs/blake-hash').Blake3Hasher;
+/** the thread's keyed hasher, reset per blob (a new one per blob costs more than hashing a small blob) */
+let keyed: { key: Uint8Array; hasher: Blake3Hasher } | undefined;
+
+function blake3Keyed(key: Uint8Array, plain: Uint8Array): Buffer {
+  if (!keyed || (keyed.key !== key && !Buffer.from(keyed.key).equals(key))) {
+    // loaded on first use: a version 1 repository never needs it
+    const { Blake3Hasher } = createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
+    keyed = { key, hasher: Blake3Hasher.newKeyed(Buffer.from(key)) };
+  }
+  keyed.hasher.reset();
+  keyed.hasher.update(plain);
+  return keyed.hasher.digestBuffer();
+}
+
+/** The id of a blob: the keyed hash of its plain bytes (32 bytes). */
+export function blobId(k: BlobIdKey, plain: Uint8Array): Buffer {
+  return k.fn === 'blake3' ? blake3Keyed(k.key, plain) : addon().hmac(k.key, plain);
 }
 
 export function hkdf(key: Uint8Array, info: string): Buffer {

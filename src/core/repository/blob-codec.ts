@@ -1,5 +1,5 @@
 /** Opening a stored blob (design.md §7): authenticate, decompress, check the keyed id. Pure; used by workers too. */
-import { hmac, open, openInto } from '../crypto/crypto.js';
+import { blobId, open, openInto, type BlobIdKey } from '../crypto/crypto.js';
 import { decompress, decompressInto } from '../crypto/compress.js';
 import { DamageError } from '../errors/errors.js';
 import { blobAad } from './blob-aad.js';
@@ -17,7 +17,7 @@ export interface DecodeScratch {
   stored?: Buffer;
 }
 
-export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string, scratch?: DecodeScratch): Buffer {
+export function decodeBlob(encKey: Uint8Array, idKey: BlobIdKey, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string, scratch?: DecodeScratch): Buffer {
   const damaged = (what: string, cause?: unknown) => {
     const blob = Buffer.from(id).toString('hex');
     return new DamageError(`data/${packId.slice(0, 2)}/${packId}`, `blob ${blob} ${what}`, { blob, cause });
@@ -37,7 +37,7 @@ export function decodeBlob(encKey: Uint8Array, idKey: Uint8Array, sealed: Uint8A
   } catch (cause) {
     throw damaged('cannot be decompressed', cause);
   }
-  if (plain.length !== meta.rawLength || !hmac(idKey, plain).equals(id)) {
+  if (plain.length !== meta.rawLength || !blobId(idKey, plain).equals(id)) {
     throw damaged('does not match its id');
   }
   return plain;

@@ -4,7 +4,7 @@
  * verified with the source's keys (AEAD tag, zstd, keyed id), and its compressed payload re-sealed with the
  * target's key under the same AAD (design.md §7): no recompression.
  */
-import { hmac, open, seal } from '../crypto/crypto.js';
+import { blobId, open, seal } from '../crypto/crypto.js';
 import { decompress } from '../crypto/compress.js';
 import { DamageError, FlashbackError, errorMessage } from '../errors/errors.js';
 import type { PackEntry } from '../pack/format.js';
@@ -60,7 +60,7 @@ export function resealBlob(from: Repository, to: Repository, sealed: Uint8Array,
   } catch (cause) {
     throw new DamageError(file, `blob ${idHex} cannot be decompressed`, { blob: idHex, cause });
   }
-  if (plain.length !== b.rawLength || !hmac(from.keys.idKey, plain).equals(b.id)) {
+  if (plain.length !== b.rawLength || !blobId(from.idKey, plain).equals(b.id)) {
     throw new DamageError(file, `blob ${idHex} does not match its id`, { blob: idHex });
   }
   return { id: b.id, type: b.type, compression: b.compression, rawLength: b.rawLength, sealed: seal(to.keys.encKey, aad, stored) };

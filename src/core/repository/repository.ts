@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import type { Backend } from '../backend/backend.js';
-import { deriveKeys, hmac, seal, sha256, type RepoKeys, type ScryptParams } from '../crypto/crypto.js';
+import { blobId, deriveKeys, seal, sha256, type BlobIdFunction, type BlobIdKey, type RepoKeys, type ScryptParams } from '../crypto/crypto.js';
 import { compress } from '../crypto/compress.js';
 import { DamageError, FlashbackError } from '../errors/errors.js';
 import { BlobIndex, type BlobLocation } from '../index/blob-index.js';
@@ -25,6 +25,8 @@ export interface InitOptions {
   compressionLevel?: number;
   /** share the family secret (chunker and blob ids) of this already-open repository */
   familyOf?: Repository;
+  /** the blob id function of a new family (BLAKE3 by default); a family member takes its family's */
+  blobId?: BlobIdFunction;
   label?: string;
 }
 
@@ -94,6 +96,8 @@ export class Repository {
       chunker: base ? base.chunker : (opts.chunker ?? DEFAULT_CHUNKER),
       packSize: opts.packSize ?? base?.packSize ?? DEFAULT_PACK_SIZE,
       compression: { algorithm: 'zstd', level: opts.compressionLevel ?? base?.compression.level ?? 3 },
+      // a family must name blobs alike (copy keeps ids): a version 1 family goes on with HMAC-SHA256
+      blobId: base ? base.blobId : (opts.blobId ?? 'blake3'),
     };
     await backend.create();
     const slot = await makeKeySlot(passphrase, secrets, slotMeta(opts.label ?? ''), opts.kdf ?? DEFAULT_KDF);
@@ -254,8 +258,13 @@ export class Repository {
   }
 
   // ---------------------------------------------------------------- blobs
+  /** the repository's blob id function with the family's id key */
+  get idKey(): BlobIdKey {
+    return { fn: this.config.blobId, key: this.keys.idKey };
+  }
+
   blobId(plain: Uint8Array): Buffer {
-    return hmac(this.keys.idKey, plain);
+    return blobId(this.idKey, plain);
   }
 
   /** compress + seal a blob (main-thread path, used for trees) */
@@ -267,7 +276,7 @@ export class Repository {
 
   /** open + decompress + verify a sealed blob; throws DamageError naming the pack and blob */
   openBlob(sealed: Uint8Array, loc: BlobLocation, id: Uint8Array, packId: string): Buffer {
-    return decodeBlob(this.keys.encKey, this.keys.idKey, sealed, loc, id, packId);
+    return decodeBlob(this.keys.encKey, this.idKey, sealed, loc, id, packId);
   }
 
   lookup(idHex: string): { loc: BlobLocation; packId: string } | undefined {

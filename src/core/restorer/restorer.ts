@@ -102,7 +102,7 @@ export class Restorer {
     const dirs: { path: Buffer; node: Node; depth: number }[] = [];
     const links: { path: Buffer; first: Buffer }[] = [];
     const firstLink = new Map<string, Buffer>();
-    const pool = new BlobWorkerPool(this.repo.keys);
+    const pool = new BlobWorkerPool({ encKey: this.repo.keys.encKey, idKey: this.repo.idKey });
     try {
       const filler = this.filler(pool);
       let batch: FileJob[] = [];
