@@ -335,6 +335,31 @@ static napi_value js_futimens(napi_env env, napi_callback_info info) {
   return futimens((int)fd, ts) == 0 ? undefined(env) : throw_errno(env, errno, "futimens", NULL);
 }
 
+/*
+ * fstatInto(fd, out: BigInt64Array(3)): out = [size, mtime ns, ctime ns] of the open file. The backup's chunk
+ * workers stat every file before and after reading it; fs.fstatSync builds a Stats object with four Dates each
+ * time (≈ 0.2 s of CPU per worker for Linux 6.1).
+ */
+static napi_value js_fstatInto(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  int64_t fd;
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  if (!get_args(env, info, 2, argv) || !get_int64(env, argv[0], "fd", &fd)) return NULL;
+  if (fd < 0 || fd > INT32_MAX) return throw_type_value(env, "fd", "a file descriptor");
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_bigint64_array || length < 3) {
+    return throw_type_value(env, "out", "a BigInt64Array of 3");
+  }
+  struct stat st;
+  if (fstat((int)fd, &st) != 0) return throw_errno(env, errno, "fstat", NULL);
+  int64_t *out = data;
+  out[0] = (int64_t)st.st_size;
+  out[1] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  out[2] = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  return undefined(env);
+}
+
 /* mknod(path, mode, rdev) */
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
@@ -445,7 +470,7 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } fns[] = {
       {"llistxattr", js_llistxattr}, {"lgetxattr", js_lgetxattr}, {"lsetxattr", js_lsetxattr},
-      {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
+      {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"fstatInto", js_fstatInto}, {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
       {"getgrgid", js_getgrgid},     {"getpwnam", js_getpwnam},   {"getgrnam", js_getgrnam},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

@@ -1,6 +1,7 @@
 /**
  * applyFileMetaFd: what a restore worker sets on a file it has just written, through the descriptor it wrote
  * with (blobwork/worker.ts): owner, mode and nanosecond times, in applyNode's order and with its warnings.
+ * The addon's fstatInto: what a backup's chunk worker compares before and after reading a file.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { applyFileMetaFd } from '../src/core/fs/meta.js';
+import { addon } from '../src/core/util/addon.js';
 import { AFTER_2038, BEFORE_1970, lstat, nodeOf } from './helpers/meta.js';
 
 let dir: string;
@@ -68,4 +70,23 @@ describe('owner', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
     assert.equal(lstat(file).mode & 0o7777n, 0o644n);
   });
 
+});
+
+test('fstatInto: size, mtime and ctime in nanoseconds, as fstat gives them; errors for a bad descriptor or array', () => {
+  const file = p('fstat-into');
+  fs.writeFileSync(file, 'x'.repeat(12345));
+  fs.utimesSync(file, 1, new Date(-1500));
+  const fd = fs.openSync(file, 'r');
+  try {
+    const out = new BigInt64Array(3);
+    addon().fstatInto(fd, out);
+    const st = fs.fstatSync(fd, { bigint: true });
+    assert.deepEqual([...out], [12345n, st.mtimeNs, st.ctimeNs]);
+    assert.equal(out[1], -1_500_000_000n, 'before 1970');
+    assert.throws(() => addon().fstatInto(fd, new BigInt64Array(2) as BigInt64Array), TypeError);
+    assert.throws(() => addon().fstatInto(fd, new Float64Array(3) as unknown as BigInt64Array), TypeError);
+  } finally {
+    fs.closeSync(fd);
+  }
+  assert.throws(() => addon().fstatInto(fd, new BigInt64Array(3)), (e: NodeJS.ErrnoException) => e.code === 'EBADF');
 });

@@ -5,13 +5,14 @@
  * counter bounds the sealed bytes in flight (memory is budgeted).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { closeSync, constants as C, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants as C, openSync } from 'node:fs';
 import { Chunker, chunkFile, gearTable, type ChunkScratch } from '../chunker/fastcdc.js';
 import { compressInto } from '../crypto/compress.js';
 import { blobId, sealInto, SEAL_OVERHEAD, type BlobIdKey } from '../crypto/crypto.js';
 import { BlobIndex } from '../index/blob-index.js';
 import { blobAad } from '../repository/blob-aad.js';
 import { META_FIELDS, M_COMPRESSION, M_OFFSET, M_RAW, M_SEALED, M_TASK, type FileTask, type TaskMessage, type WorkerInit, type WorkerMessage } from './chunk-protocol.js';
+import { addon } from '../util/addon.js';
 
 /** A batch is sent when its sealed bytes reach this size, and at the end of every task message. */
 const BATCH_BYTES = 4 * 1024 * 1024;
@@ -95,6 +96,10 @@ function openForRead(path: Buffer, follow: boolean): number {
   }
 }
 
+/** [size, mtime ns, ctime ns] of the file being read, before and after (addon fstatInto: no Stats object) */
+const before = new BigInt64Array(3);
+const after = new BigInt64Array(3);
+
 function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
   let fd: number;
   try {
@@ -106,7 +111,7 @@ function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
   }
   let bytes = 0;
   try {
-    const before = fstatSync(fd, { bigint: true });
+    addon().fstatInto(fd, before);
     for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch)) {
       bytes += chunk.length;
       const id = blobId(idKey, chunk);
@@ -117,11 +122,12 @@ function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
       const c = compressInto(chunk, init.level, packed);
       addChunk(t.task, id, chunk.length, c.bytes, c.compression);
     }
-    const after = fstatSync(fd, { bigint: true });
+    addon().fstatInto(fd, after);
+    // [size, mtime ns, ctime ns]
     let changed: string | undefined;
-    if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || after.ctimeNs !== before.ctimeNs) changed = 'changed while it was read';
-    else if (BigInt(bytes) !== after.size) changed = `size changed while it was read (read ${bytes} of ${after.size} bytes)`;
-    else if (before.mtimeNs !== t.mtime || Number(before.size) !== t.size) changed = 'changed between scan and read';
+    if (after[1] !== before[1] || after[0] !== before[0] || after[2] !== before[2]) changed = 'changed while it was read';
+    else if (BigInt(bytes) !== after[0]) changed = `size changed while it was read (read ${bytes} of ${after[0]} bytes)`;
+    else if (before[1] !== t.mtime || Number(before[0]) !== t.size) changed = 'changed between scan and read';
     files.push({ task: t.task, bytes, changed });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

@@ -233,9 +233,17 @@ function verifyPack(m: VerifyRequest): RestoreReply {
   let base = 0;
   if (m.path === undefined) bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
   else {
-    if (!m.whole && m.blobs.length) base = Math.min(...m.blobs.map((b) => b.offset));
+    // a slice reads only the span of its blobs (a pack of tiny blobs has too many for Math.min(...spread))
+    let end = 0;
+    if (!m.whole && m.blobs.length) {
+      base = Infinity;
+      for (const b of m.blobs) {
+        base = Math.min(base, b.offset);
+        end = Math.max(end, b.offset + b.length);
+      }
+    }
     try {
-      bytes = readPart(m.path, base, m.whole ? undefined : Math.max(...m.blobs.map((b) => b.offset + b.length)));
+      bytes = readPart(m.path, base, m.whole ? undefined : end);
     } catch (err) {
       return { req: m.req, results: [], readError: errorMessage(err) };
     }

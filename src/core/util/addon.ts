@@ -14,6 +14,8 @@ export interface Addon {
   lsetxattr(path: Buffer, name: Buffer, value: Buffer): void;
   utimensat(path: Buffer, aSec: bigint, aNsec: number, mSec: bigint, mNsec: number, noFollow: boolean): void;
   futimens(fd: number, aSec: bigint, aNsec: number, mSec: bigint, mNsec: number): void;
+  /** out = [size, mtime ns, ctime ns] of the open file */
+  fstatInto(fd: number, out: BigInt64Array): void;
   mknod(path: Buffer, mode: number, rdev: bigint): void;
   getpwuid(uid: number): string | undefined;
   getgrgid(gid: number): string | undefined;
