@@ -16,6 +16,7 @@ import type { Node } from '../src/core/model/node.js';
 import { blobAad } from '../src/core/repository/blob-aad.js';
 import { runCli } from './helpers/cli.js';
 import { parseConfig, signConfig, verifyConfig } from '../src/core/model/config.js';
+import { checkFamily } from '../src/core/copy/plan.js';
 
 const keys = deriveKeys(Buffer.alloc(32, 0x11), Buffer.alloc(32, 0x22));
 
@@ -176,6 +177,11 @@ test('a version 1 repository stays version 1 when backed up into; its twin is ve
   const out = join(dir, 'out');
   assert.equal((await runCli(['restore', `latest:${src}`, '--target', out], { env: twinEnv })).code, 0);
   assert.equal(readFileSync(join(out, 'new.txt'), 'utf8'), 'written by version 2 code\n'.repeat(1000));
+  // two members of one family that name blobs differently (only a forged config could) are never joined
+  const v1 = { location: repo, config: parseConfig(configBefore, repo) };
+  const forged = { location: twin, config: { ...parseConfig(readFileSync(join(twin, 'config')), twin), blobId: 'blake3' as const } };
+  assert.doesNotThrow(() => checkFamily(v1, { location: twin, config: parseConfig(readFileSync(join(twin, 'config')), twin) }));
+  assert.throws(() => checkFamily(v1, forged), /names blobs with hmac-sha256 and .* with blake3/);
 });
 
 const GOLDEN = {

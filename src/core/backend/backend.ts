@@ -34,8 +34,9 @@ export interface Backend {
   /** free bytes on the device, if known */
   freeSpace(): Promise<number | undefined>;
   /**
-   * Where a file is, when it is a plain file of the local file system that any thread may open and read: a
-   * scrub's workers then read packs themselves, instead of the main thread reading and handing them over.
+   * Where a file is, when it is a plain file of the local file system that any thread may open and read: the
+   * workers of a scrub or a restore then read packs themselves, instead of the main thread reading and handing
+   * them over.
    */
   localPath?(type: FileType, name: string): string;
 }

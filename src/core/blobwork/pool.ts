@@ -10,6 +10,12 @@ import type { RestoreReply, RestoreRequest } from './worker.js';
 import type { SharedBlobIndexState } from '../index/blob-index.js';
 import type { BlobIdKey } from '../crypto/crypto.js';
 
+/** The bytes as an ArrayBuffer of their own, to transfer to a worker (a view into a larger buffer is copied out). */
+export function transferable(bytes: Uint8Array): ArrayBuffer {
+  const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
+  return (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
+}
+
 type Request = RestoreRequest extends infer R ? (R extends { req: number } ? Omit<R, 'req'> : never) : never;
 
 export class BlobWorkerPool {

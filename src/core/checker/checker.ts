@@ -19,7 +19,7 @@ import {
   type ScrubState,
   type ScrubWarning,
 } from '../repository/scrub-records.js';
-import { BlobWorkerPool } from '../blobwork/pool.js';
+import { BlobWorkerPool, transferable } from '../blobwork/pool.js';
 import type { RestoreReply, ScannedTree } from '../blobwork/worker.js';
 import { PackTable, type PackBlob } from '../index/pack-table.js';
 import { coverage, scrubOrder, type Coverage } from './scrub-plan.js';
@@ -145,7 +145,7 @@ export class Checker {
       if (this.opts.subset !== undefined && this.opts.subset < 1) selected = selected.slice(0, Math.max(1, Math.ceil(selected.length * this.opts.subset)));
       try {
         read = await this.scrub(pool, selected, table, present, verified);
-        await pool.close();
+        await pool.close(); // its memory is not needed for the walk below (closing twice is harmless)
       } finally {
         // also when reading failed half-way: what was verified is remembered
         persisted = await this.persist(scrub, verified, (p) => table.has(p) || onDevice.has(p));
@@ -289,8 +289,7 @@ export class Checker {
         this.problem({ kind: 'pack', file, message: `cannot read: ${errorMessage(err)}`, blobs: blobs.map(hex) });
         return found();
       }
-      const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
-      const ab = (own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer;
+      const ab = transferable(bytes);
       slices = [inRange.filter((b) => b.loc.offset + b.loc.length <= bytes.length)];
       replies = [await pool.call({ kind: 'verify', packId, bytes: new Uint8Array(ab), whole: true, blobs: job(slices[0]) }, [ab])];
     }

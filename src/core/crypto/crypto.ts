@@ -43,7 +43,7 @@ type Blake3Hasher = import('@napi-rs/blake-hash').Blake3Hasher;
 let keyed: { key: Uint8Array; hasher: Blake3Hasher } | undefined;
 
 function blake3Keyed(key: Uint8Array, plain: Uint8Array): Buffer {
-  if (!keyed || (keyed.key !== key && !Buffer.from(keyed.key).equals(key))) {
+  if (!keyed || (keyed.key !== key && Buffer.compare(keyed.key, key) !== 0)) {
     // loaded on first use: a version 1 repository never needs it
     const { Blake3Hasher } = createRequire(import.meta.url)('@napi-rs/blake-hash') as typeof import('@napi-rs/blake-hash');
     keyed = { key, hasher: Blake3Hasher.newKeyed(Buffer.from(key)) };

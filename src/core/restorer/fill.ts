@@ -13,7 +13,7 @@ import type { BlobLocation } from '../index/blob-index.js';
 import type { Node } from '../model/node.js';
 import type { Repository } from '../repository/repository.js';
 import { errorMessage } from '../errors/errors.js';
-import type { BlobWorkerPool } from '../blobwork/pool.js';
+import { transferable, type BlobWorkerPool } from '../blobwork/pool.js';
 import type { FinishTarget, RestoreReply } from '../blobwork/worker.js';
 import type { FileMeta } from '../fs/meta.js';
 import { encodeWritePlan } from '../blobwork/write-plan.js';
@@ -111,18 +111,15 @@ export class Filler {
     const length = last.offset + last.length - first;
     // a local pack is read by the worker itself: no copy of the span here, no event-loop round trip per read
     const path = this.repo.backend.localPath?.('data', packId);
-    const transfer: ArrayBuffer[] = [];
+    let bytes: ArrayBuffer | undefined;
     if (path === undefined) {
-      let bytes: Buffer;
       try {
         // short when the pack is truncated: the worker fails the blobs beyond the end
-        bytes = await this.repo.backend.load('data', packId, { offset: first, length });
+        bytes = transferable(await this.repo.backend.load('data', packId, { offset: first, length }));
       } catch (err) {
         for (const b of slice) for (const t of b.targets) this.blobDone(t.job, undefined, errorMessage(err));
         return;
       }
-      const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
-      transfer.push((own ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) as ArrayBuffer);
     }
     const targets = slice.flatMap((b) => b.targets.map((t) => ({ ...t, raw: b.loc.rawLength })));
     const plan = encodeWritePlan(
@@ -133,8 +130,8 @@ export class Filler {
         targets: b.targets.map((t) => ({ job: t.job.index, path: t.job.path, pos: t.pos, finish: finishWith(t.job) })),
       })),
     );
-    const source = path === undefined ? { bytes: new Uint8Array(transfer[0]) } : { path, span: { offset: first, length } };
-    const request = this.pool.call({ kind: 'write', packId, ...source, plan, sparse: this.ev.sparse, owner: this.ev.owner }, [...transfer, plan]);
+    const source = bytes ? { bytes: new Uint8Array(bytes) } : { path, span: { offset: first, length } };
+    const request = this.pool.call({ kind: 'write', packId, ...source, plan, sparse: this.ev.sparse, owner: this.ev.owner }, bytes ? [bytes, plan] : [plan]);
     const failAll = (message: string) => targets.forEach((t) => this.blobDone(t.job, undefined, message));
     this.track(
       request.then(
