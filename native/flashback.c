@@ -25,6 +25,9 @@
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "crypto.h"
 #include "util.h"
@@ -360,6 +363,28 @@ static napi_value js_fstatInto(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/*
+ * tuneMalloc(arenaMax, mmapThreshold): glibc malloc settings for the whole process (docs/architecture.md,
+ * "Memory"). Node's ArrayBuffers come from malloc. By default glibc gives every thread that contends an arena
+ * of its own (up to 8 per core), and raises its mmap threshold each time a large mmapped block is freed, after
+ * which the pipeline's 4–16 MiB buffers come from the arenas and stay resident once freed. A fixed threshold
+ * hands such blocks back to the kernel on free. Returns false where the C library is not glibc.
+ */
+static napi_value js_tuneMalloc(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  uint32_t arenas, threshold;
+  if (!get_args(env, info, 2, argv) || !get_uint32(env, argv[0], "arenaMax", &arenas) ||
+      !get_uint32(env, argv[1], "mmapThreshold", &threshold))
+    return NULL;
+  bool ok = false;
+#ifdef __GLIBC__
+  ok = (arenas == 0 || mallopt(M_ARENA_MAX, (int)arenas) == 1) && (threshold == 0 || mallopt(M_MMAP_THRESHOLD, (int)threshold) == 1);
+#endif
+  napi_value result;
+  if (napi_get_boolean(env, ok, &result) != napi_ok) return NULL;
+  return result;
+}
+
 /* mknod(path, mode, rdev) */
 static napi_value js_mknod(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
@@ -470,7 +495,7 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } fns[] = {
       {"llistxattr", js_llistxattr}, {"lgetxattr", js_lgetxattr}, {"lsetxattr", js_lsetxattr},
-      {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"fstatInto", js_fstatInto}, {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
+      {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"fstatInto", js_fstatInto}, {"tuneMalloc", js_tuneMalloc}, {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
       {"getgrgid", js_getgrgid},     {"getpwnam", js_getpwnam},   {"getgrnam", js_getgrnam},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

@@ -83,6 +83,22 @@ test('moving or renaming a directory costs (almost) no new space', async (t) => 
   assert.ok(moved.data_added_packed < 0.01 * 12 * 1024 * 1024, `moved directory added ${moved.data_added_packed} bytes`);
 });
 
+test('a source below a symlinked directory (/home -> /usr/home): the link is recorded as the directory it leads to, so the snapshot lists and restores', async (t) => {
+  const r = await makeRepo();
+  t.after(() => r.cleanup());
+  mkdirSync(join(r.dir, 'real', 'docs'), { recursive: true });
+  writeFileSync(join(r.dir, 'real', 'docs', 'a.txt'), 'kept\n');
+  symlinkSync('real', join(r.dir, 'link'));
+  const src = join(r.dir, 'link', 'docs');
+  assert.equal((await r.run(['backup', src])).code, 0);
+  const ls = await r.run(['ls', 'latest']);
+  assert.match(ls.stdout, new RegExp(`^${join(r.dir, 'link', 'docs', 'a.txt')}$`, 'm'));
+  const out = join(r.dir, 'out');
+  const res = await r.run(['restore', 'latest', '--target', out]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.equal(readFileSync(join(out, src, 'a.txt'), 'utf8'), 'kept\n');
+});
+
 test('a file that changes while it is read is reported, and the snapshot is still saved', async (t) => {
   const r = await makeRepo();
   t.after(() => r.cleanup());

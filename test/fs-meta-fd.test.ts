@@ -90,3 +90,11 @@ test('fstatInto: size, mtime and ctime in nanoseconds, as fstat gives them; erro
   }
   assert.throws(() => addon().fstatInto(fd, new BigInt64Array(3)), (e: NodeJS.ErrnoException) => e.code === 'EBADF');
 });
+
+test('tuneMalloc: glibc takes the settings the CLI uses (elsewhere it says no); bad arguments are a TypeError', () => {
+  const glibc = !!(process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime;
+  assert.equal(addon().tuneMalloc(2, 128 * 1024), glibc);
+  assert.equal(addon().tuneMalloc(0, 0), glibc, '0: leave as is');
+  assert.throws(() => addon().tuneMalloc(-1 as number, 0), TypeError);
+  assert.throws(() => addon().tuneMalloc('2' as unknown as number, 0), TypeError);
+});

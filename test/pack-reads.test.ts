@@ -8,10 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { makeRepo, PASSWORD, type TestRepo } from './helpers/repo.js';
+import { makeRepo, notLocal, PASSWORD, type TestRepo } from './helpers/repo.js';
 import { prng } from './helpers/fixtures.js';
 import { LocalBackend } from '../src/core/backend/local.js';
-import type { Backend } from '../src/core/backend/backend.js';
 import { Repository } from '../src/core/repository/repository.js';
 import { Checker, sliceByWork, type Problem } from '../src/core/checker/checker.js';
 import { Restorer } from '../src/core/restorer/restorer.js';
@@ -40,23 +39,6 @@ test('sliceByWork: every blob once, in pack order, in at most n runs of about eq
   const one = sliceByWork([blob(0, 10, 10)], 4);
   assert.equal(one.flat().length, 1);
 });
-
-/** The same repository files, through a backend that is not a plain local directory (as SFTP or S3 would be). */
-function notLocal(b: LocalBackend): Backend {
-  return {
-    location: b.location,
-    create: () => b.create(),
-    hasConfig: () => b.hasConfig(),
-    save: (t, n, d) => b.save(t, n, d),
-    load: (t, n, r) => b.load(t, n, r),
-    stat: (t, n) => b.stat(t, n),
-    list: (t) => b.list(t),
-    listNames: (t) => b.listNames(t),
-    remove: (t, n) => b.remove(t, n),
-    removeTemporary: (t) => b.removeTemporary(t),
-    freeSpace: () => b.freeSpace(),
-  };
-}
 
 async function repoWithOnePack(): Promise<{ r: TestRepo; src: string; pack: string; blobs: PackBlob[] }> {
   const r = await makeRepo();

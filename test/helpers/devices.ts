@@ -68,7 +68,10 @@ export function makeDevice(kind: DeviceKind, sizeMiB: number): Device {
   }
   mount();
   const unmount = () => {
+    // fusefat writes the image after umount returns: a remount before its daemon exits reads a stale image
+    const daemon = fuseDaemonPid(dir);
     if (isMounted(dir)) unmountDir(dir);
+    for (let i = 0; daemon !== undefined && alive(daemon) && i < 300; i++) execFileSync('sleep', ['0.1']);
     if (loop) {
       spawnSync('losetup', ['-d', loop]);
       loop = undefined;
@@ -84,6 +87,15 @@ export function makeDevice(kind: DeviceKind, sizeMiB: number): Device {
       rmSync(base, { recursive: true, force: true });
     },
   };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The FUSE daemon serving `dir`, so a test can kill it: the closest thing to pulling the stick out. */

@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, spawnCli } from './cli.js';
+import type { Backend } from '../../src/core/backend/backend.js';
+import type { LocalBackend } from '../../src/core/backend/local.js';
 
 export interface TestRepo {
   dir: string;
@@ -68,5 +70,25 @@ export async function backupUntilPacks(r: TestRepo, src: string, packs: number):
       else child.kill(interrupt);
       return exited;
     },
+  };
+}
+
+/**
+ * The same repository files through a backend that is not a plain local directory (as SFTP or S3 would be): no
+ * localPath (the main thread reads packs and hands them over), no openWriter (packs are gathered, saved whole).
+ */
+export function notLocal(b: LocalBackend): Backend {
+  return {
+    location: b.location,
+    create: () => b.create(),
+    hasConfig: () => b.hasConfig(),
+    save: (t, n, d) => b.save(t, n, d),
+    load: (t, n, r) => b.load(t, n, r),
+    stat: (t, n) => b.stat(t, n),
+    list: (t) => b.list(t),
+    listNames: (t) => b.listNames(t),
+    remove: (t, n) => b.remove(t, n),
+    removeTemporary: (t) => b.removeTemporary(t),
+    freeSpace: () => b.freeSpace(),
   };
 }

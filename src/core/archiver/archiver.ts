@@ -90,9 +90,9 @@ export class Archiver {
       } else rootTree = await this.saveVirtual(SLASH, trie, oldRoot);
       await this.writer.flush();
     } catch (err) {
-      await this.writer.abort();
-      // keep what reached the device usable by the next run: index the complete packs
-      await this.writer.flush().catch(() => undefined);
+      // keep what reached the device usable by the next run: finish the open packs and index them all; where
+      // that fails too (a full device), drop the open packs (the next run adopts the saved ones)
+      await this.writer.flush().catch(() => this.writer.abort());
       throw err;
     } finally {
       this.opts.signal?.removeEventListener('abort', onAbort);
@@ -148,7 +148,10 @@ export class Archiver {
     for (const [name, child] of [...trie.children].sort()) {
       const nameBuf = Buffer.from(name);
       const childPath = join(path, nameBuf);
-      const st = lstatSync(childPath, { bigint: true });
+      let st = lstatSync(childPath, { bigint: true });
+      // a directory above a source that is a symlink (/home -> /usr/home) is recorded as the directory it leads
+      // to: recorded as a symlink, nothing below it could be listed or restored
+      if (!child.source && st.isSymbolicLink()) st = statSync(childPath, { bigint: true });
       const prev = oldByName.get(nameBuf.toString('latin1'));
       if (child.source) {
         nodes.push((await this.saveEntry(childPath, nameBuf, st, prev, { ancestors: new Set(), dev: st.dev }, true)).done);

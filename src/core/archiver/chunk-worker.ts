@@ -2,13 +2,14 @@
  * Worker thread of the backup pipeline: reads a file, cuts it into chunks, computes each chunk's keyed id,
  * and — unless the repository already holds that id — compresses and seals it. Files come in batches and
  * results go back in batches (one message for many small files, one per 4 MiB for big ones); a shared credit
- * counter bounds the sealed bytes in flight (memory is budgeted).
+ * counter bounds the sealed bytes in flight (memory is budgeted). A chunk is compressed straight into the batch
+ * buffer and sealed there in place, and the batch buffer itself is handed over: no copy, no scratch buffer.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { closeSync, constants as C, openSync } from 'node:fs';
 import { Chunker, chunkFile, gearTable, type ChunkScratch } from '../chunker/fastcdc.js';
-import { compressInto } from '../crypto/compress.js';
-import { blobId, sealInto, SEAL_OVERHEAD, type BlobIdKey } from '../crypto/crypto.js';
+import { compressBound, compressTo } from '../crypto/compress.js';
+import { blobId, NONCE_BYTES, sealInto, SEAL_OVERHEAD, type BlobIdKey } from '../crypto/crypto.js';
 import { BlobIndex } from '../index/blob-index.js';
 import { blobAad } from '../repository/blob-aad.js';
 import { META_FIELDS, M_COMPRESSION, M_OFFSET, M_RAW, M_SEALED, M_TASK, type FileTask, type TaskMessage, type WorkerInit, type WorkerMessage } from './chunk-protocol.js';
@@ -25,8 +26,6 @@ const credit = new Int32Array(init.credit);
 const encKey = Buffer.from(init.encKey);
 const idKey: BlobIdKey = { fn: init.idKey.fn, key: Buffer.from(init.idKey.key) };
 const scratch: ChunkScratch = {};
-/** chunks are compressed into this reused buffer (≈ max chunk size): no dead buffer per chunk between collections */
-const packed: { buf?: Buffer } = {};
 
 /** The batch being filled: sealed bytes, ids and metadata, copied out (exact size) when sent. */
 let data = Buffer.allocUnsafeSlow(BATCH_BYTES);
@@ -45,25 +44,38 @@ function send(): void {
     files,
   };
   parentPort!.postMessage(out, [out.data, out.ids, out.meta.buffer as ArrayBuffer]);
+  if (data.length > BATCH_BYTES) data = Buffer.allocUnsafeSlow(BATCH_BYTES); // grown for one large chunk
   used = 0;
   chunks = 0;
   files = [];
 }
 
-/** Appends one chunk's record; `plain` (compressed or raw bytes) is sealed into the batch unless undefined. */
-function addChunk(task: number, id: Buffer, rawLength: number, plain?: Uint8Array, compression = 0): void {
+/** Makes room for `need` more bytes in `data` (sending the batch first if it is too full). */
+function reserve(need: number): void {
+  if (used + need > data.length || chunks === MAX_BATCH_CHUNKS) {
+    send();
+    if (need > data.length) data = Buffer.allocUnsafeSlow(need);
+  }
+}
+
+/**
+ * Appends one chunk's record. A new chunk (`chunk` given) is compressed into the batch right where its sealed
+ * form goes, then sealed in place (or sealed from `chunk` when compression does not pay).
+ */
+function addChunk(task: number, id: Buffer, rawLength: number, chunk?: Uint8Array): void {
   let sealedLength = 0;
   let offset = -1;
-  if (plain) {
-    const need = plain.length + SEAL_OVERHEAD;
-    if (used + need > data.length || chunks === MAX_BATCH_CHUNKS) {
-      send();
-      if (need > data.length) data = Buffer.allocUnsafeSlow(need);
-    }
+  let compression = 0;
+  if (chunk) {
+    const bound = chunk.length < 64 ? chunk.length : compressBound(chunk.length);
+    reserve(bound + SEAL_OVERHEAD);
     waitForCredit();
-    Atomics.add(credit, init.slot, need);
     offset = used;
-    sealedLength = sealInto(encKey, blobAad(0, id), plain, data, used);
+    const body = data.subarray(used + NONCE_BYTES, used + NONCE_BYTES + bound);
+    const n = compressTo(chunk, init.level, body);
+    compression = n < 0 ? 0 : 1;
+    sealedLength = sealInto(encKey, blobAad(0, id), n < 0 ? chunk : body.subarray(0, n), data, used);
+    Atomics.add(credit, init.slot, sealedLength);
     used += sealedLength;
   } else if (chunks === MAX_BATCH_CHUNKS) send();
   id.copy(ids, 32 * chunks);
@@ -115,12 +127,7 @@ function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
     for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch)) {
       bytes += chunk.length;
       const id = blobId(idKey, chunk);
-      if (known.has(id)) {
-        addChunk(t.task, id, chunk.length);
-        continue;
-      }
-      const c = compressInto(chunk, init.level, packed);
-      addChunk(t.task, id, chunk.length, c.bytes, c.compression);
+      addChunk(t.task, id, chunk.length, known.has(id) ? undefined : chunk);
     }
     addon().fstatInto(fd, after);
     // [size, mtime ns, ctime ns]

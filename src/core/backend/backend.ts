@@ -39,4 +39,19 @@ export interface Backend {
    * them over.
    */
   localPath?(type: FileType, name: string): string;
+  /**
+   * Starts a file written piece by piece, for a pack written as its blobs come instead of held whole in memory
+   * (optional: without it, packs are gathered and saved with save()). Only commit() names the file, with
+   * save()'s guarantees; until then it is a temporary file that list() never shows and removeTemporary() removes.
+   */
+  openWriter?(type: FileType): Promise<FileWriter>;
+}
+
+export interface FileWriter {
+  /** appends `parts` (kept unchanged by the caller until the promise settles); writes are issued one at a time */
+  write(parts: readonly Uint8Array[]): Promise<void>;
+  /** makes the file durable and names it `name` (a no-op when a file of that name and size exists) */
+  commit(name: string): Promise<void>;
+  /** removes the temporary file; never throws */
+  discard(): Promise<void>;
 }

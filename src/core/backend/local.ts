@@ -6,7 +6,7 @@
 import { promises as fsp, constants as C } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Backend, FileInfo, FileType } from './backend.js';
+import type { Backend, FileInfo, FileType, FileWriter } from './backend.js';
 import { FlashbackError, isErrno } from '../errors/errors.js';
 
 const HEX = /^[0-9a-f]{64}$/;
@@ -54,38 +54,12 @@ export class LocalBackend implements Backend {
     const final = this.path(type, name);
     const parts = (data instanceof Uint8Array ? [data] : data).filter((p) => p.length > 0);
     const size = parts.reduce((n, p) => n + p.length, 0);
-    try {
-      const st = await fsp.stat(final);
-      if (st.size === size) return;
-      throw new FlashbackError('ERR_DAMAGED', `${final} exists with a different size (${st.size}, expected ${size})`, {
-        hint: 'the file is damaged; run "flashback check"',
-      });
-    } catch (err) {
-      if (!isErrno(err, 'ENOENT')) throw err instanceof FlashbackError ? err : ioError(final, err);
-    }
+    if (await this.existsWithSize(final, size)) return;
     const tmp = `${final}.${randomBytes(4).toString('hex')}.tmp`;
     let fh: fsp.FileHandle | undefined;
     try {
-      try {
-        fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
-      } catch (err) {
-        // a copy of the repository may have lost its empty sub-directories (git, some sync tools), and optional
-        // directories (scrub/) do not exist until their first file
-        if (!isErrno(err, 'ENOENT')) throw err;
-        // ...but never where the repository itself is gone: a stick pulled out leaves an empty mount point,
-        // and recreating data/xx there would write backups onto the laptop's own disk
-        try {
-          await fsp.stat(join(this.location, 'config'));
-        } catch (cause) {
-          throw new FlashbackError('ERR_IO', `the repository at ${this.location} is gone (its config file cannot be found)`, {
-            hint: 'the device was removed or failed; plug it in again and rerun: what was already saved is kept',
-            cause,
-          });
-        }
-        await fsp.mkdir(join(final, '..'), { recursive: true });
-        fh = await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
-      }
-      await writeParts(fh, parts, size);
+      fh = await this.openTemp(tmp);
+      await writeParts(fh, parts, size, 0);
       await fh.sync();
       await fh.close();
       fh = undefined;
@@ -96,6 +70,62 @@ export class LocalBackend implements Backend {
       throw ioError(final, err);
     }
     await syncDir(join(final, '..'));
+  }
+
+  /**
+   * A file written piece by piece: a temporary file (data/tmp/ for packs: their directory is known only from
+   * their name, the hash of their bytes) that commit() makes durable and renames, with save()'s guarantees.
+   */
+  async openWriter(type: FileType): Promise<FileWriter> {
+    const dir = type === 'data' ? join(this.location, 'data', 'tmp') : join(this.location, type);
+    const tmp = join(dir, `${randomBytes(8).toString('hex')}.tmp`);
+    try {
+      return new LocalFileWriter(this, type, tmp, await this.openTemp(tmp));
+    } catch (err) {
+      throw ioError(tmp, err);
+    }
+  }
+
+  /** true when `final` exists with `size` bytes (nothing to write); throws when it exists with another size */
+  async existsWithSize(final: string, size: number): Promise<boolean> {
+    try {
+      const st = await fsp.stat(final);
+      if (st.size === size) return true;
+      throw new FlashbackError('ERR_DAMAGED', `${final} exists with a different size (${st.size}, expected ${size})`, {
+        hint: 'the file is damaged; run "flashback check"',
+      });
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err instanceof FlashbackError ? err : ioError(final, err);
+      return false;
+    }
+  }
+
+  /** Creates a new file (never an existing one); recreates a lost directory, but only below an existing config. */
+  private async openTemp(tmp: string): Promise<fsp.FileHandle> {
+    try {
+      return await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
+    } catch (err) {
+      // a copy of the repository may have lost its empty sub-directories (git, some sync tools), and optional
+      // directories (scrub/, data/tmp/) do not exist until their first file
+      if (!isErrno(err, 'ENOENT')) throw err;
+      await this.mkdirInRepository(join(tmp, '..'));
+      return await fsp.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o644);
+    }
+  }
+
+  /** mkdir -p, but never where the repository itself is gone */
+  async mkdirInRepository(dir: string): Promise<void> {
+    // a stick pulled out leaves an empty mount point, and recreating data/xx there would write backups onto
+    // the laptop's own disk
+    try {
+      await fsp.stat(join(this.location, 'config'));
+    } catch (cause) {
+      throw new FlashbackError('ERR_IO', `the repository at ${this.location} is gone (its config file cannot be found)`, {
+        hint: 'the device was removed or failed; plug it in again and rerun: what was already saved is kept',
+        cause,
+      });
+    }
+    await fsp.mkdir(dir, { recursive: true });
   }
 
   /**
@@ -137,9 +167,9 @@ export class LocalBackend implements Backend {
   }
 
   /** every entry (directory, name) of the directories holding files of `type`; a missing directory has none */
-  private async *entries(type: FileType): AsyncIterable<[string, string]> {
+  private async *entries(type: FileType, extraDirs: string[] = []): AsyncIterable<[string, string]> {
     if (type === 'config') return;
-    const dirs = type === 'data' ? await this.dataDirs() : [join(this.location, type)];
+    const dirs = [...(type === 'data' ? await this.dataDirs() : [join(this.location, type)]), ...extraDirs];
     for (const dir of dirs) {
       let names: string[];
       try {
@@ -180,7 +210,7 @@ export class LocalBackend implements Backend {
 
   async removeTemporary(type: FileType): Promise<number> {
     let n = 0;
-    for await (const [dir, name] of this.entries(type)) {
+    for await (const [dir, name] of this.entries(type, type === 'data' ? [join(this.location, 'data', 'tmp')] : [])) {
       if (!name.endsWith('.tmp')) continue;
       await fsp.unlink(join(dir, name)).catch((err) => {
         if (!isErrno(err, 'ENOENT')) throw ioError(join(dir, name), err);
@@ -250,8 +280,8 @@ async function wrapIo<T>(path: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Writes `parts` back to back from offset 0 (writev, at most IOV_MAX buffers a call), resuming short writes. */
-async function writeParts(fh: fsp.FileHandle, parts: readonly Uint8Array[], size: number): Promise<void> {
+/** Writes `parts` back to back from offset `at` (writev, at most IOV_MAX buffers a call), resuming short writes. */
+async function writeParts(fh: fsp.FileHandle, parts: readonly Uint8Array[], size: number, at: number): Promise<void> {
   const IOV = 1024;
   let pos = 0;
   let i = 0;
@@ -259,7 +289,7 @@ async function writeParts(fh: fsp.FileHandle, parts: readonly Uint8Array[], size
   while (pos < size) {
     const batch: Uint8Array[] = [];
     for (let j = i; j < parts.length && batch.length < IOV; j++) batch.push(j === i ? parts[j].subarray(skip) : parts[j]);
-    let { bytesWritten } = await fh.writev(batch, pos);
+    let { bytesWritten } = await fh.writev(batch, at + pos);
     if (bytesWritten === 0) throw Object.assign(new Error('write returned 0 bytes'), { code: 'EIO' });
     pos += bytesWritten;
     while (i < parts.length && bytesWritten >= parts[i].length - skip) {
@@ -268,5 +298,66 @@ async function writeParts(fh: fsp.FileHandle, parts: readonly Uint8Array[], size
       i++;
     }
     skip += bytesWritten;
+  }
+}
+
+/** LocalBackend.openWriter's file: appended to in order, then committed (fsync, rename) or discarded. */
+class LocalFileWriter implements FileWriter {
+  private size = 0;
+  private fh: fsp.FileHandle | undefined;
+
+  constructor(
+    private readonly backend: LocalBackend,
+    private readonly type: FileType,
+    private readonly tmp: string,
+    fh: fsp.FileHandle,
+  ) {
+    this.fh = fh;
+  }
+
+  async write(parts: readonly Uint8Array[]): Promise<void> {
+    if (!this.fh) throw new Error(`${this.tmp} is closed`);
+    const size = parts.reduce((n, p) => n + p.length, 0);
+    const at = this.size; // taken now: a write issued before this one completes still lands before it
+    this.size += size;
+    try {
+      await writeParts(this.fh, parts, size, at);
+    } catch (err) {
+      throw ioError(this.tmp, err);
+    }
+  }
+
+  async commit(name: string): Promise<void> {
+    const final = this.backend.path(this.type, name);
+    const fh = this.fh;
+    if (!fh) throw new Error(`${this.tmp} is closed`);
+    this.fh = undefined;
+    try {
+      await fh.sync();
+      await fh.close();
+      if (await this.backend.existsWithSize(final, this.size)) {
+        await fsp.unlink(this.tmp);
+        return;
+      }
+      try {
+        await fsp.rename(this.tmp, final);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+        await this.backend.mkdirInRepository(join(final, '..')); // a lost data/xx
+        await fsp.rename(this.tmp, final);
+      }
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await fsp.unlink(this.tmp).catch(() => undefined);
+      throw ioError(final, err);
+    }
+    await syncDir(join(final, '..'));
+  }
+
+  async discard(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+    await fsp.unlink(this.tmp).catch(() => undefined);
   }
 }

@@ -9,14 +9,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
-import { closeSync, constants as C, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { decodeBlob, type DecodeScratch } from '../repository/blob-codec.js';
 import { applyFileMetaFd, applyNode } from '../fs/meta.js';
 import { readWritePlan, WrittenBuilder } from './write-plan.js';
 import type { Node } from '../model/node.js';
 import { decodeTree } from '../model/tree.js';
 import { BlobIndex, type BlobIndexReader, type SharedBlobIndexState } from '../index/blob-index.js';
-import { parsePackHeader } from '../pack/format.js';
+import { hashFile, headerIdsIn, headerIdsOf, PackReadError, WindowReader, type ReadScratch } from './pack-reader.js';
 import { errorMessage } from '../errors/errors.js';
 import type { BlobIdKey } from '../crypto/crypto.js';
 
@@ -96,10 +96,14 @@ const index = data.index;
 const known: BlobIndexReader | undefined = index && BlobIndex.fromShared(index);
 const BLOCK = 64 * 1024;
 const ZERO = Buffer.alloc(BLOCK);
-/** every blob is decompressed into this buffer (grown to the largest blob): no dead buffers between collections */
-const scratch: DecodeScratch = {};
-/** packs a scrub reads from a path are read into this buffer (grown to the largest read) */
-let readBuf: Buffer | undefined;
+/**
+ * Blobs are opened in place, over bytes this thread owns (read by it, or transferred to it), and decompressed
+ * into one buffer (grown to the largest blob): no dead buffers between collections.
+ */
+const inPlace: DecodeScratch = { inPlace: true };
+/** local packs are read into this buffer, a window at a time (pack-reader.ts) */
+const readScratch: ReadScratch = {};
+const WINDOW = 4 * 1024 * 1024;
 
 function writeAll(fd: number, data: Buffer, pos: number): void {
   let off = 0;
@@ -133,16 +137,26 @@ function writeSparse(fd: number, data: Buffer, pos: number, sparse: boolean): nu
 
 function write(m: Extract<RestoreRequest, { kind: 'write' }>): WrittenBuilder {
   const out = new WrittenBuilder(64);
-  let bytes: Buffer | undefined;
+  let fd: number | undefined;
   let readError: string | undefined;
-  if (m.path === undefined) bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
-  else {
+  let reader: WindowReader | undefined;
+  if (m.path !== undefined) {
     try {
-      bytes = readPart(m.path, m.span!.offset, m.span!.offset + m.span!.length);
+      fd = openSync(m.path, C.O_RDONLY);
+      reader = new WindowReader(fd, readScratch, WINDOW, m.span!.offset + m.span!.length);
     } catch (err) {
       readError = `cannot read ${m.path}: ${errorMessage(err)}`;
     }
   }
+  try {
+    return writePlan(m, out, readError, (offset, length) => (reader ? reader.get(m.span!.offset + offset, length) : m.bytes!.subarray(offset, offset + length)));
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** Opens each blob of the plan (`blobAt`: its sealed bytes, fewer when the pack is cut short) and writes it. */
+function writePlan(m: Extract<RestoreRequest, { kind: 'write' }>, out: WrittenBuilder, readError: string | undefined, blobAt: (offset: number, length: number) => Uint8Array): WrittenBuilder {
   let plain: Buffer | undefined;
   let error: string | undefined;
   readWritePlan(
@@ -150,13 +164,14 @@ function write(m: Extract<RestoreRequest, { kind: 'write' }>): WrittenBuilder {
     (b) => {
       plain = undefined;
       error = readError;
-      // a truncated pack: the blobs before the cut are still restored
-      if (error === undefined && b.offset + b.length > bytes!.length) error = `pack ${m.packId} is truncated`;
       if (error !== undefined) return;
       try {
-        plain = decodeBlob(encKey, idKey, bytes!.subarray(b.offset, b.offset + b.length), b, b.id, m.packId, scratch);
+        const sealed = blobAt(b.offset, b.length);
+        // a truncated pack: the blobs before the cut are still restored
+        if (sealed.length < b.length) error = `pack ${m.packId} is truncated`;
+        else plain = decodeBlob(encKey, idKey, sealed, b, b.id, m.packId, inPlace);
       } catch (err) {
-        error = (err as Error).message;
+        error = err instanceof PackReadError ? `cannot read ${m.path}: ${err.message}` : (err as Error).message;
       }
     },
     (t) => {
@@ -208,76 +223,55 @@ function finish(m: Extract<RestoreRequest, { kind: 'finish' }>): RestoreReply['r
 
 type VerifyRequest = Extract<RestoreRequest, { kind: 'verify' }>;
 
-/** Reads [offset, end) of the file, or all of it without `end`; a short file gives fewer bytes. */
-function readPart(path: string, offset: number, end?: number): Buffer {
-  const fd = openSync(path, C.O_RDONLY);
-  try {
-    const length = (end ?? fstatSync(fd).size) - offset;
-    if (!readBuf || readBuf.length < length) readBuf = Buffer.allocUnsafeSlow(length);
-    let got = 0;
-    while (got < length) {
-      const n = readSync(fd, readBuf, got, length - got, offset + got);
-      if (n === 0) break;
-      got += n;
-    }
-    return readBuf.subarray(0, got);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function verifyPack(m: VerifyRequest): RestoreReply {
   const trees: ScannedTree[] = [];
-  let bytes: Buffer;
-  // offsets in the pack of bytes[0]
-  let base = 0;
-  if (m.path === undefined) bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
-  else {
+  if (m.path === undefined) {
+    const bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
+    const reply: RestoreReply = { req: m.req, results: [] };
+    if (m.whole) {
+      // before the blobs are opened in place
+      reply.sha256 = createHash('sha256').update(bytes).digest('hex');
+      reply.header = headerIdsIn(bytes, encKey, m.packId);
+    }
+    reply.results = verify(m, (offset, length) => bytes.subarray(offset, offset + length), trees);
+    return { ...reply, trees: known ? trees : undefined };
+  }
+  let fd: number | undefined;
+  try {
+    fd = openSync(m.path, C.O_RDONLY);
+    const reply: RestoreReply = { req: m.req, results: [] };
+    if (m.whole) {
+      const size = fstatSync(fd).size;
+      reply.sha256 = hashFile(fd, size, readScratch, WINDOW);
+      reply.header = headerIdsOf(fd, size, encKey, m.packId);
+    }
     // a slice reads only the span of its blobs (a pack of tiny blobs has too many for Math.min(...spread))
     let end = 0;
-    if (!m.whole && m.blobs.length) {
-      base = Infinity;
-      for (const b of m.blobs) {
-        base = Math.min(base, b.offset);
-        end = Math.max(end, b.offset + b.length);
-      }
-    }
-    try {
-      bytes = readPart(m.path, base, m.whole ? undefined : end);
-    } catch (err) {
-      return { req: m.req, results: [], readError: errorMessage(err) };
-    }
-  }
-  const reply: RestoreReply = { req: m.req, results: verify(m, bytes, base, trees), trees: known ? trees : undefined };
-  if (m.whole) {
-    reply.sha256 = createHash('sha256').update(bytes).digest('hex');
-    reply.header = headerIds(bytes, m.packId);
-  }
-  return reply;
-}
-
-function headerIds(bytes: Buffer, packId: string): RestoreReply['header'] {
-  try {
-    const h = parsePackHeader(encKey, bytes, bytes.length, packId);
-    if (!('entries' in h)) return { error: 'header length points outside the file' };
-    const ids = new Uint8Array(h.entries.length * 32);
-    h.entries.forEach((e, i) => ids.set(e.id, i * 32));
-    return { ids };
+    for (const b of m.blobs) end = Math.max(end, b.offset + b.length);
+    const reader = new WindowReader(fd, readScratch, WINDOW, end);
+    reply.results = verify(m, (offset, length) => reader.get(offset, length), trees);
+    return { ...reply, trees: known ? trees : undefined };
   } catch (err) {
-    return { error: errorMessage(err) };
+    return { req: m.req, results: [], readError: err instanceof PackReadError ? err.message : errorMessage(err) };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
-/** Opens every blob of the request; returns the ones that fail (a result per blob would be mostly `ok`). */
-function verify(m: VerifyRequest, bytes: Buffer, base: number, trees: ScannedTree[]): RestoreReply['results'] {
+/**
+ * Opens every blob of the request (`blobAt`: its sealed bytes, fewer past the end of the pack); returns the
+ * ones that fail (a result per blob would be mostly `ok`). A failed read (PackReadError) fails the request.
+ */
+function verify(m: VerifyRequest, blobAt: (offset: number, length: number) => Buffer, trees: ScannedTree[]): RestoreReply['results'] {
   const failed: RestoreReply['results'] = [];
   m.blobs.forEach((b, i) => {
     let plain: Buffer;
     try {
-      const start = b.offset - base;
-      if (start + b.length > bytes.length) throw new Error(`blob ${Buffer.from(b.id).toString('hex')} lies beyond the end of the pack`);
-      plain = decodeBlob(encKey, idKey, bytes.subarray(start, start + b.length), b, b.id, m.packId, scratch);
+      const sealed = blobAt(b.offset, b.length);
+      if (sealed.length < b.length) throw new Error(`blob ${Buffer.from(b.id).toString('hex')} lies beyond the end of the pack`);
+      plain = decodeBlob(encKey, idKey, sealed, b, b.id, m.packId, inPlace);
     } catch (err) {
+      if (err instanceof PackReadError) throw err;
       failed.push({ job: i, error: (err as Error).message });
       return;
     }

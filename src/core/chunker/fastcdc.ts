@@ -23,7 +23,7 @@ export function gearTable(chunkerKey: Buffer): Int32Array {
   return gear;
 }
 
-/** Largest supported `max`: chunkFile's buffer (2×max) must stay a valid Buffer length. */
+/** Largest supported `max`: chunkFile's buffer (max + READ_AHEAD) must stay a valid Buffer length. */
 const MAX_CHUNK_LIMIT = 1 << 30;
 
 export function validateChunkerParams(p: ChunkerParams): void {
@@ -115,7 +115,12 @@ export class Chunker {
 }
 
 const SMALL_BUFFER = 128 * 1024;
-const READ_AHEAD = 8 * 1024 * 1024;
+/**
+ * Bytes read beyond one max-size chunk. The buffer is refilled when the bytes left in it hold no boundary (a
+ * boundary is found as soon as it is in the buffer), so a refill moves what is left of one chunk, typically
+ * under 1 MiB, and reads at least this much: 2 MiB keeps that cheap in a 10 MiB buffer (at max 8 MiB).
+ */
+const READ_AHEAD = 2 * 1024 * 1024;
 
 /** Reusable read buffers for chunkFile (one per thread; only one chunkFile may use them at a time). */
 export interface ChunkScratch {
@@ -125,7 +130,7 @@ export interface ChunkScratch {
 
 /**
  * Cuts the file open at `fd` into chunks, reading it sequentially from offset 0 with positioned reads.
- * Memory stays bounded (max(2×max, max + 8 MiB)) whatever the file size; an empty file yields nothing.
+ * Memory stays bounded (max + READ_AHEAD) whatever the file size; an empty file yields nothing.
  *
  * The yielded Buffer is a view into an internal buffer that is only valid until the generator is resumed:
  * a caller that keeps a chunk past the next iteration must copy it.
@@ -138,7 +143,7 @@ export function* chunkFile(
   scratch?: ChunkScratch,
 ): Generator<Buffer> {
   const max = Math.max(maxChunk, chunker.params.max);
-  const fullSize = Math.max(2 * max, max + READ_AHEAD);
+  const fullSize = max + READ_AHEAD;
   // Start small so that the many small files of a backup do not each touch a large buffer; a caller that
   // cuts one file after another passes `scratch` so both buffers are allocated once, not per file.
   const alloc = (size: number, slot: 'small' | 'full'): Buffer => {

@@ -43,16 +43,18 @@ export function decompressInto(data: Uint8Array, compression: number, out: Buffe
   return out.subarray(0, dctx.decompress(out, data));
 }
 
+/** The most bytes compressTo may write for `length` input bytes. */
+export function compressBound(length: number): number {
+  return binding.compressBound(length);
+}
+
 /**
- * Like `compress`, but into `scratch.buf` (grown as needed, reused by the caller): the result is valid until the
- * next call with the same scratch. Used by the chunk workers, which seal (copy) it right away.
+ * Like `compress`, but into `out` (at least compressBound(data.length) bytes, e.g. a view of the chunk workers'
+ * batch buffer, sealed there in place): returns the compressed length, or -1 when the raw bytes are to be kept.
  */
-export function compressInto(data: Uint8Array, level: number, scratch: { buf?: Buffer }): { bytes: Uint8Array; compression: 0 | 1 } {
-  if (data.length < 64) return { bytes: data, compression: COMPRESSION_NONE };
-  const bound = binding.compressBound(data.length);
-  if (!scratch.buf || scratch.buf.length < bound) scratch.buf = Buffer.allocUnsafeSlow(bound);
+export function compressTo(data: Uint8Array, level: number, out: Uint8Array): number {
+  if (data.length < 64) return -1;
   cctx ??= new binding.CCtx();
-  const n = cctx.compress(scratch.buf, data, level);
-  if (n > data.length - (data.length >>> 4)) return { bytes: data, compression: COMPRESSION_NONE };
-  return { bytes: scratch.buf.subarray(0, n), compression: COMPRESSION_ZSTD };
+  const n = cctx.compress(out, data, level);
+  return n > data.length - (data.length >>> 4) ? -1 : n;
 }

@@ -67,18 +67,23 @@ export class PackBuilder {
    * writev: no joined copy of the pack in memory. The id is the SHA-256 of the parts back to back.
    */
   finishParts(encKey: Buffer): { id: string; parts: Buffer[]; size: number; entries: PackEntry[] } {
-    const plain = Buffer.allocUnsafe(5 + this.entries.length * ENTRY_BYTES);
-    plain[0] = FORMAT_VERSION;
-    plain.writeUInt32LE(this.entries.length, 1);
-    let at = 5;
-    for (const e of this.entries) at = writeEntry(plain, at, e);
-    const header = seal(encKey, PACK_HEADER_AAD, plain);
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32LE(header.length, 0);
-    const parts = [...this.parts, header, len];
+    const parts = [...this.parts, ...packTrailer(encKey, this.entries)];
     this.parts = [];
-    return { id: sha256(parts).toString('hex'), parts, size: this.size + header.length + 4, entries: this.entries };
+    return { id: sha256(parts).toString('hex'), parts, size: parts.reduce((n, p) => n + p.length, 0), entries: this.entries };
   }
+}
+
+/** What follows a pack's blobs: its sealed header, then the header's length (u32le). */
+export function packTrailer(encKey: Buffer, entries: readonly PackEntry[]): [header: Buffer, length: Buffer] {
+  const plain = Buffer.allocUnsafe(5 + entries.length * ENTRY_BYTES);
+  plain[0] = FORMAT_VERSION;
+  plain.writeUInt32LE(entries.length, 1);
+  let at = 5;
+  for (const e of entries) at = writeEntry(plain, at, e);
+  const header = seal(encKey, PACK_HEADER_AAD, plain);
+  const len = Buffer.allocUnsafe(4);
+  len.writeUInt32LE(header.length, 0);
+  return [header, len];
 }
 
 /** Parses the header of a pack from its tail. Returns undefined when `tail` is too short (need more bytes). */

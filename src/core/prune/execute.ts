@@ -161,19 +161,24 @@ export async function executePrune(repo: Repository, plan: PrunePlan, lock: Lock
     queue = queue.slice(batch.length);
     const moved = new Set<number>();
     const sink = new PackSink(repo);
-    for (const p of batch) {
-      opts.signal?.throwIfAborted();
-      try {
-        for (const blob of await readUsedBlobs(repo, plan, p)) await sink.add(blob.entry, blob.sealed);
-        moved.add(p);
-      } catch (err) {
-        if (!(err instanceof DamageError)) throw err;
-        r.damaged.push({ pack: repo.index.packId(p), message: err.message });
-        action[p] = 'keep'; // left alone; the blobs already copied from it are harmless duplicates
+    try {
+      for (const p of batch) {
+        opts.signal?.throwIfAborted();
+        try {
+          for (const blob of await readUsedBlobs(repo, plan, p)) await sink.add(blob.entry, blob.sealed);
+          moved.add(p);
+        } catch (err) {
+          if (!(err instanceof DamageError)) throw err;
+          r.damaged.push({ pack: repo.index.packId(p), message: err.message });
+          action[p] = 'keep'; // left alone; the blobs already copied from it are harmless duplicates
+        }
+        progress('repack', ++repacked, toRepack);
       }
-      progress('repack', ++repacked, toRepack);
+      await sink.flush();
+    } catch (err) {
+      await sink.discard();
+      throw err;
     }
-    await sink.flush();
     newPacks.push(...sink.packs);
     r.newPacks += sink.packs.length;
     r.newBytes += sink.bytes;

@@ -40,6 +40,16 @@ export interface HealResult {
 }
 
 export async function heal(repo: Repository, lock: Lock, opts: HealOptions = {}): Promise<HealResult> {
+  const sink = new PackSink(repo);
+  try {
+    return await healInto(sink, repo, lock, opts);
+  } catch (err) {
+    await sink.discard(); // the open packs' temporary files
+    throw err;
+  }
+}
+
+async function healInto(sink: PackSink, repo: Repository, lock: Lock, opts: HealOptions): Promise<HealResult> {
   const { twin, signal } = opts;
   await repo.loadIndex();
   await twin?.loadIndex();
@@ -50,7 +60,6 @@ export async function heal(repo: Repository, lock: Lock, opts: HealOptions = {})
   for (const id of table.packIds()) if (!onDevice.has(id)) retired.add(id);
 
   // 1. salvage the intact blobs of retired packs; find second copies of the lost ones here
-  const sink = new PackSink(repo);
   const packs = await salvagePacks(repo, table, [...retired], sink, signal);
   const extra = await indexSecondCopies(repo, packs, retired);
   const lostHere = new Set(packs.flatMap((p) => p.lost));

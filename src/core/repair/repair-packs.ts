@@ -112,8 +112,14 @@ export async function repairPacks(repo: Repository, lock: Lock, packIds: string[
   await repo.loadIndex();
   const table = new PackTable(repo.index);
   const sink = new PackSink(repo);
-  const packs = await salvagePacks(repo, table, packIds, sink, signal);
-  await sink.flush();
+  let packs: PackSalvage[];
+  try {
+    packs = await salvagePacks(repo, table, packIds, sink, signal);
+    await sink.flush();
+  } catch (err) {
+    await sink.discard(); // the open packs' temporary files
+    throw err;
+  }
   const retired = new Set(packIds);
   const extra = await indexSecondCopies(repo, packs, retired);
   await commitRepair(repo, lock, table, retired, sink.packs, extra);

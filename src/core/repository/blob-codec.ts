@@ -1,5 +1,5 @@
 /** Opening a stored blob (design.md §7): authenticate, decompress, check the keyed id. Pure; used by workers too. */
-import { blobId, open, openInto, type BlobIdKey } from '../crypto/crypto.js';
+import { blobId, NONCE_BYTES, open, openInto, type BlobIdKey } from '../crypto/crypto.js';
 import { decompress, decompressInto } from '../crypto/compress.js';
 import { DamageError } from '../errors/errors.js';
 import { blobAad } from './blob-aad.js';
@@ -15,6 +15,11 @@ export interface DecodeScratch {
   buf?: Buffer;
   /** the compressed bytes, after authentication */
   stored?: Buffer;
+  /**
+   * decrypt in place, over the sealed bytes (which the caller owns and does not need again): no `stored`
+   * buffer. A blob that fails authentication leaves zeros there.
+   */
+  inPlace?: boolean;
 }
 
 export function decodeBlob(encKey: Uint8Array, idKey: BlobIdKey, sealed: Uint8Array, meta: BlobMeta, id: Uint8Array, packId: string, scratch?: DecodeScratch): Buffer {
@@ -23,7 +28,10 @@ export function decodeBlob(encKey: Uint8Array, idKey: BlobIdKey, sealed: Uint8Ar
     return new DamageError(`data/${packId.slice(0, 2)}/${packId}`, `blob ${blob} ${what}`, { blob, cause });
   };
   let stored: Buffer | undefined;
-  if (scratch) {
+  if (scratch?.inPlace) {
+    // the plaintext lands exactly over the ciphertext (AES-GCM in place), after the nonce
+    stored = openInto(encKey, blobAad(meta.type, id), sealed, Buffer.from(sealed.buffer, sealed.byteOffset + NONCE_BYTES, Math.max(sealed.length - NONCE_BYTES, 0)));
+  } else if (scratch) {
     if (!scratch.stored || scratch.stored.length < sealed.length) scratch.stored = Buffer.allocUnsafeSlow(Math.max(sealed.length, 64 * 1024));
     stored = openInto(encKey, blobAad(meta.type, id), sealed, scratch.stored);
   } else stored = open(encKey, blobAad(meta.type, id), sealed);

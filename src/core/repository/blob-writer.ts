@@ -4,7 +4,8 @@
  * interrupted backup loses at most the packs since the last checkpoint, which the next run adopts anyway.
  */
 import { sha256 } from '../crypto/crypto.js';
-import { encodeIndex, INDEX_AAD, PackBuilder, sealFile, type IndexPack, type PackEntry } from '../pack/format.js';
+import { encodeIndex, INDEX_AAD, sealFile, type IndexPack, type PackEntry } from '../pack/format.js';
+import { PackFile, type FinishedPack } from './pack-file.js';
 import type { Repository } from './repository.js';
 
 const CHECKPOINT_PACKS = 8;
@@ -21,7 +22,7 @@ export interface WriterStats {
 
 export class BlobWriter {
   readonly stats: WriterStats = { blobs: 0, dataBlobs: 0, treeBlobs: 0, rawBytes: 0, packedBytes: 0, packs: 0 };
-  private builders: [PackBuilder, PackBuilder] = [new PackBuilder(), new PackBuilder()];
+  private packs: [PackFile, PackFile];
   /** hex ids of blobs added to a pack that is not yet in the index */
   private pending = new Set<string>();
   private saves = new Set<Promise<void>>();
@@ -29,7 +30,9 @@ export class BlobWriter {
   private failure: unknown;
   readonly indexFilesWritten: string[] = [];
 
-  constructor(private readonly repo: Repository) {}
+  constructor(private readonly repo: Repository) {
+    this.packs = [new PackFile(repo.backend), new PackFile(repo.backend)];
+  }
 
   /** whether a blob is stored or about to be */
   known(id: Buffer): boolean {
@@ -40,9 +43,9 @@ export class BlobWriter {
   async add(type: 0 | 1, id: Buffer, sealed: Buffer, compression: 0 | 1, rawLength: number): Promise<boolean> {
     if (this.failure) throw this.failure;
     if (this.known(id)) return false;
-    const b = this.builders[type];
-    b.add(type, compression, id, sealed, rawLength);
+    const b = this.packs[type];
     this.pending.add(id.toString('hex'));
+    await b.add(type, compression, id, sealed, rawLength);
     this.stats.blobs++;
     if (type === 0) this.stats.dataBlobs++;
     else this.stats.treeBlobs++;
@@ -63,15 +66,21 @@ export class BlobWriter {
   }
 
   private async closePack(type: 0 | 1): Promise<void> {
-    const b = this.builders[type];
+    const b = this.packs[type];
     if (b.count === 0) return;
-    this.builders[type] = new PackBuilder();
-    while (this.saves.size >= MAX_PENDING_SAVES) await Promise.race(this.saves);
-    if (this.failure) throw this.failure;
-    const { id, parts, entries } = b.finishParts(this.repo.keys.encKey);
-    const p: Promise<void> = this.repo.backend
-      .save('data', id, parts)
-      .then(() => this.packSaved(id, entries))
+    this.packs[type] = new PackFile(this.repo.backend);
+    let done: FinishedPack;
+    try {
+      while (this.saves.size >= MAX_PENDING_SAVES) await Promise.race(this.saves);
+      if (this.failure) throw this.failure;
+      done = await b.finish(this.repo.keys.encKey);
+    } catch (err) {
+      await b.discard();
+      throw err;
+    }
+    const p: Promise<void> = done
+      .save()
+      .then(() => this.packSaved(done.id, done.entries))
       .catch((err) => {
         this.failure ??= err;
       })
@@ -107,9 +116,10 @@ export class BlobWriter {
     await this.writeIndex();
   }
 
-  /** Waits for in-flight saves without writing anything more (used when aborting). */
+  /** Waits for in-flight saves and drops the open packs, writing nothing more (used when aborting). */
   async abort(): Promise<void> {
     while (this.saves.size) await Promise.race(this.saves);
+    for (const b of this.packs) await b.discard();
   }
 
   /** Records packs found on the device but in no index file (left by an interrupted run). */

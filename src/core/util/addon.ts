@@ -16,6 +16,8 @@ export interface Addon {
   futimens(fd: number, aSec: bigint, aNsec: number, mSec: bigint, mNsec: number): void;
   /** out = [size, mtime ns, ctime ns] of the open file */
   fstatInto(fd: number, out: BigInt64Array): void;
+  /** glibc mallopt(M_ARENA_MAX), mallopt(M_MMAP_THRESHOLD) for the process (0: leave as is); false elsewhere */
+  tuneMalloc(arenaMax: number, mmapThreshold: number): boolean;
   mknod(path: Buffer, mode: number, rdev: bigint): void;
   getpwuid(uid: number): string | undefined;
   getgrgid(gid: number): string | undefined;
