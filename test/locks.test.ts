@@ -139,3 +139,29 @@ test('two exclusive lockers started together: exactly one wins', async (t) => {
   spans.sort((a, b) => a[0] - b[0]);
   assert.ok(spans[0][1] <= spans[1][0], 'one holder at a time');
 });
+
+test('a lock that fails after its file is written (the device pulled out while listing locks) is not left "held": the next run of the same process takes the lock', async (t) => {
+  const { r, repo } = await setup();
+  t.after(() => r.cleanup());
+  const backend = repo.backend as LocalBackend;
+  const listNames = backend.listNames.bind(backend);
+  const remove = backend.remove.bind(backend);
+  // the device goes away right after the lock file is written: listing and removing fail
+  backend.listNames = async function* () {
+    yield* [];
+    throw Object.assign(new Error('ECONNABORTED: software caused connection abort, scandir'), { code: 'ECONNABORTED' });
+  };
+  backend.remove = async () => {
+    throw Object.assign(new Error('ECONNABORTED'), { code: 'ECONNABORTED' });
+  };
+  await assert.rejects(lockRepository(repo, false), /ECONNABORTED/);
+  assert.equal(lockFiles(r.repo).length, 1, 'its file stayed behind');
+  // plugged in again: the same process (watch) runs prune, which needs the lock exclusively
+  backend.listNames = listNames;
+  backend.remove = remove;
+  const stale: string[] = [];
+  const excl = await lockRepository(repo, true, { onStale: (_rec, why) => stale.push(why) });
+  assert.deepEqual(stale, ['left by an earlier run of this process (its release failed)']);
+  await excl.release();
+  assert.deepEqual(lockFiles(r.repo), []);
+});

@@ -112,7 +112,13 @@ async function readLocks(repo: Repository, skip: string): Promise<Seen[]> {
 export async function writeLock(repo: Repository, rec: LockRecord): Promise<string> {
   const name = randomBytes(32).toString('hex');
   if (rec.pid === process.pid) held.add(name);
-  await repo.backend.save('locks', name, sealFile(repo.keys.encKey, LOCK_AAD, Buffer.from(JSON.stringify(rec)), 3));
+  try {
+    await repo.backend.save('locks', name, sealFile(repo.keys.encKey, LOCK_AAD, Buffer.from(JSON.stringify(rec)), 3));
+  } catch (err) {
+    // the file may exist all the same (a device pulled out after the rename): not ours to keep
+    held.delete(name);
+    throw err;
+  }
   return name;
 }
 
@@ -132,28 +138,36 @@ export async function lockRepository(repo: Repository, exclusive: boolean, opts:
   const rec = (): LockRecord => ({ time: new Date(now()).toISOString(), exclusive, hostname: me, username, pid: process.pid, pid_start: processStart(process.pid) });
   const deadline = now() + (opts.retryMs ?? 0);
   let name = await writeLock(repo, rec());
-  for (let attempt = 0; ; attempt++) {
-    let conflict: LockRecord | undefined;
-    for (const { name: other, rec: o } of await readLocks(repo, name)) {
-      const why = staleReason(o, now(), me, other);
-      if (why) {
-        await repo.backend.remove('locks', other).catch(() => undefined);
-        opts.onStale?.(o, why);
-      } else if (o.exclusive || exclusive) {
-        conflict ??= o;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      let conflict: LockRecord | undefined;
+      for (const { name: other, rec: o } of await readLocks(repo, name)) {
+        const why = staleReason(o, now(), me, other);
+        if (why) {
+          await repo.backend.remove('locks', other).catch(() => undefined);
+          opts.onStale?.(o, why);
+        } else if (o.exclusive || exclusive) {
+          conflict ??= o;
+        }
       }
+      if (!conflict) break;
+      held.delete(name);
+      await repo.backend.remove('locks', name);
+      if (now() >= deadline) {
+        throw new FlashbackError('ERR_LOCKED', `repository is ${describe(conflict)}`, {
+          hint: 'wait for that run to finish (or pass --retry-lock 10m); if it is gone for good, run "flashback unlock"',
+        });
+      }
+      // back off with jitter so that two processes starting together do not keep colliding
+      await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random())));
+      name = await writeLock(repo, rec());
     }
-    if (!conflict) break;
+  } catch (err) {
+    // e.g. the locks directory cannot be listed (the device was pulled out): the lock file just written must
+    // not stay "held", or a later run of this process (watch) would take it for a live lock of its own
     held.delete(name);
-    await repo.backend.remove('locks', name);
-    if (now() >= deadline) {
-      throw new FlashbackError('ERR_LOCKED', `repository is ${describe(conflict)}`, {
-        hint: 'wait for that run to finish (or pass --retry-lock 10m); if it is gone for good, run "flashback unlock"',
-      });
-    }
-    // back off with jitter so that two processes starting together do not keep colliding
-    await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random())));
-    name = await writeLock(repo, rec());
+    await repo.backend.remove('locks', name).catch(() => undefined);
+    throw err;
   }
 
   let lost: Error | undefined;
