@@ -17,7 +17,10 @@ async function pruneKilledAfter(r: TestRepo, k: number): Promise<{ events: numbe
   const child = spawnCli(['prune', '--max-unused', '0%'], { env: r.env });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const w = watch(r.repo, { recursive: true }, () => {
+  // the writes into a pack under data/tmp/ (one event per 1 MiB) are not counted: the kill points stay spread
+  // over the steps a reader can see (packs named, index files written, files deleted), not bunched in the writes
+  const w = watch(r.repo, { recursive: true }, (_event, file) => {
+    if (file && String(file).startsWith(join('data', 'tmp'))) return;
     if (++events === k) child.kill('SIGKILL');
   });
   const [code, signal] = await new Promise<[number | null, string | null]>((res) => child.once('exit', (c, s) => res([c, s])));
@@ -41,11 +44,13 @@ test('prune under kill -9 at many points: checks clean, kept snapshots restore b
   assert.ok(reference.events > 10, `a prune makes many file events (${reference.events})`);
   const rounds = Number(process.env.FLASHBACK_TEST_PRUNE_ROUNDS ?? 6);
   let killed = 0;
+  const missed: number[] = [];
   for (let i = 0; i < rounds; i++) {
     reset();
     const k = 1 + Math.floor(((i + 0.5) * reference.events) / rounds);
     const run = await pruneKilledAfter(r, k);
     if (run.killed) killed++;
+    else missed.push(k);
     const what = `killed after file event ${k} of ${reference.events}`;
     const c = await r.run(['check', '--read-data']);
     assert.equal(c.code, 0, `${what}: ${c.stdout}${c.stderr}`);
@@ -57,6 +62,6 @@ test('prune under kill -9 at many points: checks clean, kept snapshots restore b
     const c2 = await r.run(['check', '--read-data']);
     assert.equal(c2.code, 0, `${what}: after the rerun: ${c2.stdout}${c2.stderr}`);
   }
-  assert.ok(killed >= Math.ceil(rounds * 0.75), `the kills landed during the prune (${killed} of ${rounds})`);
+  assert.ok(killed >= Math.ceil(rounds * 0.75), `the kills landed during the prune (${killed} of ${rounds}; too late after event ${missed.join(', ')} of ${reference.events})`);
   await assertRestores(g, ids.slice(1), 'at the end');
 });
