@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { blobId, deriveKeys, hmac, seal, open, sha256 } from '../src/core/crypto/crypto.js';
-import { PackBuilder, parsePackHeader, encodeIndex, decodeIndex, sealFile, openFile, INDEX_AAD } from '../src/core/pack/format.js';
+import { parsePackHeader, encodeIndex, decodeIndex, sealFile, openFile, INDEX_AAD } from '../src/core/pack/format.js';
 import { encodeTree, decodeTree } from '../src/core/model/tree.js';
 import type { Node } from '../src/core/model/node.js';
 import { blobAad } from '../src/core/repository/blob-aad.js';
@@ -64,20 +64,6 @@ test('a committed pack (format v1) parses and its blobs open', () => {
   assert.equal(a.id.toString('hex'), GOLDEN.helloId);
   // the layout around the header: blobs, sealed header (5 + 46·n bytes of plaintext), u32le header length
   assert.equal(pack.readUInt32LE(pack.length - 4), 5 + 2 * 46 + 28);
-});
-
-test('PackBuilder writes what parsePackHeader reads', () => {
-  const b = new PackBuilder();
-  const plain = Buffer.from('x'.repeat(1000));
-  const id = hmac(keys.idKey, plain);
-  b.add(0, 0, id, seal(keys.encKey, blobAad(0, id), plain), plain.length);
-  const { id: packId, parts, size, entries } = b.finishParts(keys.encKey);
-  const bytes = Buffer.concat(parts);
-  assert.equal(bytes.length, size);
-  assert.equal(packId, sha256(bytes).toString('hex'));
-  const h = parsePackHeader(keys.encKey, bytes, bytes.length, packId);
-  assert.ok('entries' in h);
-  assert.deepEqual(h.entries, entries);
 });
 
 test('index body encoding is frozen', () => {

@@ -149,8 +149,7 @@ export class Archiver {
       const nameBuf = Buffer.from(name);
       const childPath = join(path, nameBuf);
       let st = lstatSync(childPath, { bigint: true });
-      // a directory above a source that is a symlink (/home -> /usr/home) is recorded as the directory it leads
-      // to: recorded as a symlink, nothing below it could be listed or restored
+      // a symlinked directory above a source (/home -> /usr/home) is recorded as a directory: else nothing below restores
       if (!child.source && st.isSymbolicLink()) st = statSync(childPath, { bigint: true });
       const prev = oldByName.get(nameBuf.toString('latin1'));
       if (child.source) {

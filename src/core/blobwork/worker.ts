@@ -223,33 +223,45 @@ function finish(m: Extract<RestoreRequest, { kind: 'finish' }>): RestoreReply['r
 
 type VerifyRequest = Extract<RestoreRequest, { kind: 'verify' }>;
 
+/** Where a scrub's blobs come from: the transferred pack, or the pack file read window by window. */
+interface VerifySource {
+  sha256(): string;
+  header(): RestoreReply['header'];
+  blobAt(offset: number, length: number): Buffer;
+}
+
 function verifyPack(m: VerifyRequest): RestoreReply {
   const trees: ScannedTree[] = [];
-  if (m.path === undefined) {
-    const bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
+  let fd: number | undefined;
+  try {
+    let src: VerifySource;
+    if (m.path === undefined) {
+      const bytes = Buffer.from(m.bytes!.buffer, m.bytes!.byteOffset, m.bytes!.length);
+      src = {
+        sha256: () => createHash('sha256').update(bytes).digest('hex'),
+        header: () => headerIdsIn(bytes, encKey, m.packId),
+        blobAt: (offset, length) => bytes.subarray(offset, offset + length),
+      };
+    } else {
+      const file = (fd = openSync(m.path, C.O_RDONLY));
+      const size = m.whole ? fstatSync(file).size : 0;
+      // a slice reads only the span of its blobs (a pack of tiny blobs has too many for Math.min(...spread))
+      let end = 0;
+      for (const b of m.blobs) end = Math.max(end, b.offset + b.length);
+      const reader = new WindowReader(file, readScratch, WINDOW, end);
+      src = {
+        sha256: () => hashFile(file, size, readScratch, WINDOW),
+        header: () => headerIdsOf(file, size, encKey, m.packId),
+        blobAt: (offset, length) => reader.get(offset, length),
+      };
+    }
     const reply: RestoreReply = { req: m.req, results: [] };
     if (m.whole) {
       // before the blobs are opened in place
-      reply.sha256 = createHash('sha256').update(bytes).digest('hex');
-      reply.header = headerIdsIn(bytes, encKey, m.packId);
+      reply.sha256 = src.sha256();
+      reply.header = src.header();
     }
-    reply.results = verify(m, (offset, length) => bytes.subarray(offset, offset + length), trees);
-    return { ...reply, trees: known ? trees : undefined };
-  }
-  let fd: number | undefined;
-  try {
-    fd = openSync(m.path, C.O_RDONLY);
-    const reply: RestoreReply = { req: m.req, results: [] };
-    if (m.whole) {
-      const size = fstatSync(fd).size;
-      reply.sha256 = hashFile(fd, size, readScratch, WINDOW);
-      reply.header = headerIdsOf(fd, size, encKey, m.packId);
-    }
-    // a slice reads only the span of its blobs (a pack of tiny blobs has too many for Math.min(...spread))
-    let end = 0;
-    for (const b of m.blobs) end = Math.max(end, b.offset + b.length);
-    const reader = new WindowReader(fd, readScratch, WINDOW, end);
-    reply.results = verify(m, (offset, length) => reader.get(offset, length), trees);
+    reply.results = verify(m, src.blobAt, trees);
     return { ...reply, trees: known ? trees : undefined };
   } catch (err) {
     return { req: m.req, results: [], readError: err instanceof PackReadError ? err.message : errorMessage(err) };

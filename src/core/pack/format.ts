@@ -2,7 +2,7 @@
  * Pack files and index files (design.md §8, §9).
  * entry := u8(type) ‖ u8(compression) ‖ id[32] ‖ u32le(offset) ‖ u32le(length) ‖ u32le(rawLength)
  */
-import { open, seal, sha256 } from '../crypto/crypto.js';
+import { open, seal } from '../crypto/crypto.js';
 import { compress, decompress } from '../crypto/compress.js';
 import { FlashbackError } from '../errors/errors.js';
 
@@ -44,33 +44,6 @@ export function readEntry(buf: Buffer, at: number): PackEntry {
     length: buf.readUInt32LE(at + 38),
     rawLength: buf.readUInt32LE(at + 42),
   };
-}
-
-/** Builds a pack in memory: sealed blobs appended, then the sealed header and its length. */
-export class PackBuilder {
-  readonly entries: PackEntry[] = [];
-  private parts: Buffer[] = [];
-  size = 0;
-
-  add(type: 0 | 1, compression: 0 | 1, id: Buffer, sealed: Buffer, rawLength: number): void {
-    this.entries.push({ type, compression, id, offset: this.size, length: sealed.length, rawLength });
-    this.parts.push(sealed);
-    this.size += sealed.length;
-  }
-
-  get count(): number {
-    return this.entries.length;
-  }
-
-  /**
-   * The pack as its parts (the sealed blobs, the sealed header, its length), for Backend.save to write with
-   * writev: no joined copy of the pack in memory. The id is the SHA-256 of the parts back to back.
-   */
-  finishParts(encKey: Buffer): { id: string; parts: Buffer[]; size: number; entries: PackEntry[] } {
-    const parts = [...this.parts, ...packTrailer(encKey, this.entries)];
-    this.parts = [];
-    return { id: sha256(parts).toString('hex'), parts, size: parts.reduce((n, p) => n + p.length, 0), entries: this.entries };
-  }
 }
 
 /** What follows a pack's blobs: its sealed header, then the header's length (u32le). */
