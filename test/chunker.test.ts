@@ -216,6 +216,42 @@ test('cut() contract', () => {
   assert.throws(() => new Chunker(new Int32Array(10), SMALL), RangeError);
 });
 
+test('cut() resumes where an earlier call stopped, with the same result', () => {
+  for (const p of [SMALL, { min: 20, avg: 64, max: 300 }]) {
+    const chunker = new Chunker(GEAR, p);
+    const data = keystream(p.max * 40, 21);
+    let checked = 0;
+    for (let k = 0; k < 40; k++) {
+      const s = (k * 7919 * 31) % (data.length - 2 * p.max);
+      for (let e = s; e < s + p.max; e += 1 + (e % Math.ceil(p.max / 40))) {
+        if (chunker.cut(data, s, e, false) !== -1) break;
+        // e - s bytes were tested: any longer range resumed there cuts where a fresh scan does
+        for (const e2 of [e, e + 1, e + 31, e + 33, e + 500, s + p.max, s + p.max + 7]) {
+          assert.equal(chunker.cut(data, s, e2, false, e - s), chunker.cut(data, s, e2, false), `start ${s}, scanned ${e - s}, end ${e2}`);
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked > 500, `${checked} resumed cuts checked`);
+  }
+});
+
+test('a large file is read a step at a time: the buffer is touched up to the longest chunk + 1 MiB', () => {
+  const data = keystream(24 * 1024 * 1024, 22);
+  let touched = 0;
+  const read = memReader(data);
+  const lengths: number[] = [];
+  const reader = (fd: number, buf: Uint8Array, off: number, len: number, pos: number): number => {
+    touched = Math.max(touched, off + len);
+    return read(fd, buf, off, len, pos);
+  };
+  for (const chunk of chunkFile(-1, new Chunker(GEAR, DEFAULT), DEFAULT.max, reader)) lengths.push(chunk.length);
+  assert.deepEqual(lengths, refCuts(data, refGear(KEY), DEFAULT));
+  const longest = Math.max(...lengths);
+  assert.ok(longest < 4 * 1024 * 1024, `longest chunk ${longest}`);
+  assert.ok(touched <= longest + 1024 * 1024, `buffer touched up to ${touched}, longest chunk ${longest}`);
+});
+
 test('a scratch object reuses the read buffers from one file to the next', () => {
   const chunker = new Chunker(GEAR, SMALL);
   const scratch: ChunkScratch = {};

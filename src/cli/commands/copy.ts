@@ -13,6 +13,7 @@ import type { Printer } from '../printer.js';
 import { createProgress, formatBytes, withProgress } from '../progress.js';
 import { snapshotFilterOf, type FilterFlags } from './filters.js';
 import { registerHeal } from './heal.js';
+import { compareStrings } from '../../core/util/compare.js';
 
 interface CopyFlags extends FromRepoFlags, FilterFlags {
   dryRun?: boolean;
@@ -48,7 +49,7 @@ export function registerCopy(program: Command, ctx: Ctx): void {
         const all = await source.snapshots.list((file, err) => out.warn(`${src.location}: ${file}: ${err.message} (not copied)`));
         const filtered = filterSnapshots(all, snapshotFilterOf(f));
         const chosen = refs.length ? [...new Map(refs.map((r) => resolveSnapshot(filtered, r)).map((r) => [r.id, r])).values()] : filtered;
-        chosen.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+        chosen.sort((a, b) => compareStrings(a.snapshot.time, b.snapshot.time) || compareStrings(a.id, b.id));
         const targetSnaps = await target.snapshots.list((file, err) => out.warn(`${target.location}: ${file}: ${err.message}`));
         const plan = await planCopy(source, target, chosen, targetSnaps, { signal: ctx.signal });
         printPlan(out, plan, !!f.dryRun);

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import { parsePackHeader, type PackEntry } from '../pack/format.js';
 import { errorMessage } from '../errors/errors.js';
+import { scratchBuffer } from '../util/scratch.js';
 
 /** A read of the pack failed (not damage: the device or the file system). */
 export class PackReadError extends Error {}
@@ -16,8 +17,7 @@ export interface ReadScratch {
 }
 
 function buffer(scratch: ReadScratch, size: number): Buffer {
-  if (!scratch.buf || scratch.buf.length < size) scratch.buf = Buffer.allocUnsafeSlow(size);
-  return scratch.buf;
+  return (scratch.buf = scratchBuffer(scratch.buf, size));
 }
 
 /** Reads up to `length` bytes at `pos` into buf[0..]; fewer only at the end of the file. */
@@ -77,7 +77,7 @@ export function hashFile(fd: number, size: number, scratch: ReadScratch, window:
   const h = createHash('sha256');
   const buf = buffer(scratch, Math.min(window, Math.max(size, 1)));
   for (let pos = 0; pos < size; ) {
-    const got = readAt(fd, buf, Math.min(buf.length, size - pos), pos);
+    const got = readAt(fd, buf, Math.min(window, size - pos), pos);
     if (got === 0) break;
     h.update(buf.subarray(0, got));
     pos += got;

@@ -3,6 +3,7 @@
  * Pure functions over the merged scrub state.
  */
 import type { PackVerification } from '../repository/scrub-records.js';
+import { compareStrings } from '../util/compare.js';
 
 /**
  * Packs found damaged at their last verification first (damage stays in view), then packs never verified,
@@ -19,7 +20,7 @@ export function scrubOrder(packs: Iterable<string>, state: ReadonlyMap<string, P
     if (ra !== rb) return ra - rb;
     const d = (state.get(a)?.time ?? 0) - (state.get(b)?.time ?? 0);
     if (d !== 0) return d;
-    return a < b ? -1 : a > b ? 1 : 0;
+    return compareStrings(a, b);
   });
 }
 

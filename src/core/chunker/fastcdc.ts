@@ -73,8 +73,10 @@ export class Chunker {
    * Length of the chunk starting at `start`, given the bytes buf[start..end). Returns -1 when no boundary
    * was found, fewer than `max` bytes are available and !eof (the caller must supply more bytes and call
    * again from the same `start`). At eof the remaining bytes form the last chunk; an empty range gives 0.
+   * `scanned`: how many bytes from `start` an earlier call that returned -1 already tested (its end - start);
+   * testing resumes there instead of at `min`, with the same result.
    */
-  cut(buf: Uint8Array, start: number, end: number, eof: boolean): number {
+  cut(buf: Uint8Array, start: number, end: number, eof: boolean, scanned = 0): number {
     const avail = end - start;
     const min = this.min;
     if (avail <= min) return eof ? avail : -1;
@@ -86,6 +88,13 @@ export class Chunker {
     const mid = start + this.avg < limit ? start + this.avg : limit;
     let h = 0;
     let i = start + min;
+    if (scanned > min) {
+      // h is a shift register: (h << 1) pushes a byte's share out after 32 steps, so the 32 bytes before the
+      // resume point give h exactly (fewer when hashing started closer to it).
+      const from = start + (scanned < avail ? scanned : avail);
+      for (let w = from - 32 > i ? from - 32 : i; w < from; w++) h = ((h << 1) + G[buf[w]]) | 0;
+      i = from;
+    }
     const mS = this.maskS;
     for (; i + 1 < mid; i += 2) {
       h = ((h << 1) + G[buf[i]]) | 0;
@@ -116,11 +125,13 @@ export class Chunker {
 
 const SMALL_BUFFER = 128 * 1024;
 /**
- * Bytes read beyond one max-size chunk. The buffer is refilled when the bytes left in it hold no boundary (a
- * boundary is found as soon as it is in the buffer), so a refill moves what is left of one chunk, typically
- * under 1 MiB, and reads at least this much: 2 MiB keeps that cheap in a 10 MiB buffer (at max 8 MiB).
+ * Bytes read beyond one max-size chunk: the buffer is max + READ_AHEAD long. It is read READ_STEP at a time,
+ * only as far as the chunker needs to find the next boundary, and what is left of a chunk is moved to the
+ * front before each read: the buffer's pages are touched only as far as the longest chunk + READ_STEP
+ * (≈ 2–3 MiB at avg 1 MiB), not all of max + READ_AHEAD (architecture.md, "Memory budget").
  */
 const READ_AHEAD = 2 * 1024 * 1024;
+const READ_STEP = 1024 * 1024;
 
 /** Reusable read buffers for chunkFile (one per thread; only one chunkFile may use them at a time). */
 export interface ChunkScratch {
@@ -157,15 +168,19 @@ export function* chunkFile(
   let end = 0;
   let pos = 0;
   let eof = false;
+  /** bytes from start the chunker has tested without finding a boundary */
+  let scanned = 0;
   for (;;) {
-    const n = chunker.cut(buf, start, end, eof);
+    const n = chunker.cut(buf, start, end, eof, scanned);
     if (n > 0) {
       yield buf.subarray(start, start + n);
       start += n;
+      scanned = 0;
       continue;
     }
     if (n === 0) return;
     // n === -1: fewer than max bytes pending and not at eof (buffer length ≥ max, so room can be made).
+    scanned = end - start;
     if (buf.length < fullSize && end === buf.length) {
       const bigger = alloc(fullSize, 'full');
       buf.copy(bigger, 0, start, end);
@@ -175,8 +190,10 @@ export function* chunkFile(
     }
     end -= start;
     start = 0;
-    while (end < buf.length) {
-      const got = readSync(fd, buf, end, buf.length - end, pos);
+    // the small buffer is filled whole (small files: one read); the full one a step at a time
+    const stop = buf.length < fullSize ? buf.length : Math.min(buf.length, end + READ_STEP);
+    while (end < stop) {
+      const got = readSync(fd, buf, end, stop - end, pos);
       if (got === 0) {
         eof = true;
         break;

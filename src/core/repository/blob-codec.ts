@@ -3,6 +3,7 @@ import { blobId, NONCE_BYTES, open, openInto, type BlobIdKey } from '../crypto/c
 import { decompress, decompressInto } from '../crypto/compress.js';
 import { DamageError } from '../errors/errors.js';
 import { blobAad } from './blob-aad.js';
+import { scratchBuffer } from '../util/scratch.js';
 
 export interface BlobMeta {
   type: number;
@@ -32,14 +33,14 @@ export function decodeBlob(encKey: Uint8Array, idKey: BlobIdKey, sealed: Uint8Ar
     // the plaintext lands exactly over the ciphertext (AES-GCM in place), after the nonce
     stored = openInto(encKey, blobAad(meta.type, id), sealed, Buffer.from(sealed.buffer, sealed.byteOffset + NONCE_BYTES, Math.max(sealed.length - NONCE_BYTES, 0)));
   } else if (scratch) {
-    if (!scratch.stored || scratch.stored.length < sealed.length) scratch.stored = Buffer.allocUnsafeSlow(Math.max(sealed.length, 64 * 1024));
+    scratch.stored = scratchBuffer(scratch.stored, sealed.length);
     stored = openInto(encKey, blobAad(meta.type, id), sealed, scratch.stored);
   } else stored = open(encKey, blobAad(meta.type, id), sealed);
   if (!stored) throw damaged('fails authentication');
   let plain: Buffer;
   try {
     if (scratch) {
-      if (!scratch.buf || scratch.buf.length < meta.rawLength) scratch.buf = Buffer.allocUnsafeSlow(meta.rawLength);
+      scratch.buf = scratchBuffer(scratch.buf, meta.rawLength);
       plain = decompressInto(stored, meta.compression, scratch.buf);
     } else plain = decompress(stored, meta.compression);
   } catch (cause) {

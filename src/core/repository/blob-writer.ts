@@ -4,7 +4,7 @@
  * interrupted backup loses at most the packs since the last checkpoint, which the next run adopts anyway.
  */
 import { sha256 } from '../crypto/crypto.js';
-import { encodeIndex, INDEX_AAD, sealFile, type IndexPack, type PackEntry } from '../pack/format.js';
+import { encodeIndexPack, encodeIndexRecords, INDEX_AAD, sealFile, type IndexPack, type PackEntry } from '../pack/format.js';
 import { PackFile, type FinishedPack } from './pack-file.js';
 import type { Repository } from './repository.js';
 
@@ -26,7 +26,8 @@ export class BlobWriter {
   /** hex ids of blobs added to a pack that is not yet in the index */
   private pending = new Set<string>();
   private saves = new Set<Promise<void>>();
-  private unindexed: IndexPack[] = [];
+  /** index records (encodeIndexPack) of the packs saved since the last index file */
+  private unindexed: Buffer[] = [];
   private failure: unknown;
   readonly indexFilesWritten: string[] = [];
 
@@ -91,7 +92,7 @@ export class BlobWriter {
   private async packSaved(packId: string, entries: PackEntry[]): Promise<void> {
     this.repo.addPackToIndex(packId, entries);
     for (const e of entries) this.pending.delete(e.id.toString('hex'));
-    this.unindexed.push({ packId, entries });
+    this.unindexed.push(encodeIndexPack({ packId, entries }));
     this.stats.packs++;
     if (this.unindexed.length >= CHECKPOINT_PACKS) await this.writeIndex();
   }
@@ -100,7 +101,7 @@ export class BlobWriter {
     if (this.unindexed.length === 0) return;
     const packs = this.unindexed;
     this.unindexed = [];
-    const bytes = sealFile(this.repo.keys.encKey, INDEX_AAD, encodeIndex(packs, []), this.repo.config.compression.level);
+    const bytes = sealFile(this.repo.keys.encKey, INDEX_AAD, encodeIndexRecords(packs, []), this.repo.config.compression.level);
     const name = sha256(bytes).toString('hex');
     await this.repo.backend.save('index', name, bytes);
     this.repo.indexFiles.add(name);
@@ -126,7 +127,7 @@ export class BlobWriter {
   async adopt(packs: IndexPack[]): Promise<void> {
     for (const p of packs) {
       this.repo.addPackToIndex(p.packId, p.entries);
-      this.unindexed.push(p);
+      this.unindexed.push(encodeIndexPack(p));
     }
     await this.writeIndex();
   }

@@ -17,6 +17,7 @@ import { INDEX_AAD, indexEntryCount, indexPackNumbers, indexSuperseded, openFile
 import { SnapshotStore } from './snapshots.js';
 import { blobAad } from './blob-aad.js';
 import { decodeBlob } from './blob-codec.js';
+import { compareStrings } from '../util/compare.js';
 
 export interface InitOptions {
   kdf?: ScryptParams;
@@ -151,7 +152,7 @@ export class Repository {
       const s = parseKeySlot(await this.backend.load('keys', f.name), f.name);
       out.push({ id: f.name, current: f.name === this.keyId, created: s.created, hostname: s.hostname, username: s.username, label: s.label, kdf: `scrypt N=${s.n} r=${s.r} p=${s.p}` });
     }
-    return out.sort((a, b) => a.created.localeCompare(b.created));
+    return out.sort((a, b) => compareStrings(a.created, b.created));
   }
 
   async addKey(passphrase: string, label = '', kdf: ScryptParams = DEFAULT_KDF): Promise<string> {

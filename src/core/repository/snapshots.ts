@@ -5,6 +5,7 @@ import { DamageError, FlashbackError } from '../errors/errors.js';
 import type { Config } from '../model/config.js';
 import { validateSnapshot, type Snapshot, type SnapshotRef } from '../model/snapshot.js';
 import { openFile, sealFile } from '../pack/format.js';
+import { compareStrings } from '../util/compare.js';
 
 export const SNAPSHOT_AAD = Buffer.from('flashback snapshot v1');
 
@@ -53,7 +54,7 @@ export class SnapshotStore {
         onDamage(`snapshots/${f.name}`, err as Error);
       }
     }
-    return out.sort((a, b) => a.snapshot.time.localeCompare(b.snapshot.time) || a.id.localeCompare(b.id));
+    return out.sort((a, b) => compareStrings(a.snapshot.time, b.snapshot.time) || compareStrings(a.id, b.id));
   }
 
   /**
