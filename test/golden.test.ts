@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { blobId, deriveKeys, hmac, seal, open, sha256 } from '../src/core/crypto/crypto.js';
-import { parsePackHeader, encodeIndex, decodeIndex, sealFile, openFile, INDEX_AAD } from '../src/core/pack/format.js';
+import { parsePackHeader, encodeIndex, decodeIndex, sealFile, openFile, INDEX_AAD, encodeEntries, encodeIndexPack, encodeIndexRecords } from '../src/core/pack/format.js';
 import { encodeTree, decodeTree } from '../src/core/model/tree.js';
 import type { Node } from '../src/core/model/node.js';
 import { blobAad } from '../src/core/repository/blob-aad.js';
@@ -72,6 +72,9 @@ test('index body encoding is frozen', () => {
   assert.equal(body.toString('hex'), GOLDEN.indexBody);
   assert.deepEqual(decodeIndex(body), { packs: [{ packId: 'cd'.repeat(32), entries: [entry] }], superseded: ['ef'.repeat(32)] });
   assert.deepEqual(decodeIndex(openFile(keys.encKey, INDEX_AAD, sealFile(keys.encKey, INDEX_AAD, body, 3), 'x')), decodeIndex(body));
+  // a backup keeps saved packs as records (from a pack's encoded entries) until its checkpoint: same bytes
+  const records = [encodeIndexPack({ packId: 'cd'.repeat(32), records: encodeEntries([entry]) })];
+  assert.equal(encodeIndexRecords(records, ['ef'.repeat(32)]).toString('hex'), GOLDEN.indexBody);
 });
 
 test('tree encoding is frozen (deterministic JSON, sorted by name bytes, raw bytes as base64)', () => {

@@ -46,13 +46,31 @@ export function readEntry(buf: Buffer, at: number): PackEntry {
   };
 }
 
-/** What follows a pack's blobs: its sealed header, then the header's length (u32le). */
-export function packTrailer(encKey: Buffer, entries: readonly PackEntry[]): [header: Buffer, length: Buffer] {
-  const plain = Buffer.allocUnsafe(5 + entries.length * ENTRY_BYTES);
+/** Entries written back to back (ENTRY_BYTES each), as in pack headers and index files. */
+export function encodeEntries(entries: readonly PackEntry[]): Buffer {
+  const buf = Buffer.allocUnsafe(entries.length * ENTRY_BYTES);
+  let at = 0;
+  for (const e of entries) at = writeEntry(buf, at, e);
+  return buf;
+}
+
+/** Entries read back from encodeEntries' form. */
+export function decodeEntries(records: Buffer): PackEntry[] {
+  const out: PackEntry[] = [];
+  for (let at = 0; at + ENTRY_BYTES <= records.length; at += ENTRY_BYTES) out.push(readEntry(records, at));
+  return out;
+}
+
+/**
+ * What follows a pack's blobs: its sealed header, then the header's length (u32le). The entries come as
+ * objects or already encoded (encodeEntries' form: a pack being written keeps them so, 46 bytes per blob).
+ */
+export function packTrailer(encKey: Buffer, entries: readonly PackEntry[] | Buffer): [header: Buffer, length: Buffer] {
+  const records = Buffer.isBuffer(entries) ? entries : encodeEntries(entries as readonly PackEntry[]);
+  const plain = Buffer.allocUnsafe(5 + records.length);
   plain[0] = FORMAT_VERSION;
-  plain.writeUInt32LE(entries.length, 1);
-  let at = 5;
-  for (const e of entries) at = writeEntry(plain, at, e);
+  plain.writeUInt32LE(records.length / ENTRY_BYTES, 1);
+  records.copy(plain, 5);
   const header = seal(encKey, PACK_HEADER_AAD, plain);
   const len = Buffer.allocUnsafe(4);
   len.writeUInt32LE(header.length, 0);
@@ -102,12 +120,12 @@ export function encodeIndex(packs: IndexPack[], superseded: string[]): Buffer {
  * One pack's record in an index file: packId[32] ‖ u32le(count) ‖ its entries. A backup keeps the packs saved
  * since its last checkpoint in this form (46 bytes per blob) rather than as entry objects (≈ 250 bytes).
  */
-export function encodeIndexPack(p: IndexPack): Buffer {
-  const buf = Buffer.allocUnsafeSlow(36 + p.entries.length * ENTRY_BYTES);
+export function encodeIndexPack(p: IndexPack | { packId: string; records: Buffer }): Buffer {
+  const records = 'records' in p ? p.records : encodeEntries(p.entries);
+  const buf = Buffer.allocUnsafeSlow(36 + records.length);
   buf.write(p.packId, 0, 32, 'hex');
-  buf.writeUInt32LE(p.entries.length, 32);
-  let at = 36;
-  for (const e of p.entries) at = writeEntry(buf, at, e);
+  buf.writeUInt32LE(records.length / ENTRY_BYTES, 32);
+  records.copy(buf, 36);
   return buf;
 }
 

@@ -4,7 +4,7 @@
  * interrupted backup loses at most the packs since the last checkpoint, which the next run adopts anyway.
  */
 import { sha256 } from '../crypto/crypto.js';
-import { encodeIndexPack, encodeIndexRecords, INDEX_AAD, sealFile, type IndexPack, type PackEntry } from '../pack/format.js';
+import { encodeIndexPack, encodeIndexRecords, ENTRY_BYTES, INDEX_AAD, sealFile, type IndexPack } from '../pack/format.js';
 import { PackFile, type FinishedPack } from './pack-file.js';
 import type { Repository } from './repository.js';
 
@@ -23,7 +23,7 @@ export interface WriterStats {
 export class BlobWriter {
   readonly stats: WriterStats = { blobs: 0, dataBlobs: 0, treeBlobs: 0, rawBytes: 0, packedBytes: 0, packs: 0 };
   private packs: [PackFile, PackFile];
-  /** hex ids of blobs added to a pack that is not yet in the index */
+  /** ids of blobs added to a pack that is not yet in the index, as latin1 strings (32 one-byte characters) */
   private pending = new Set<string>();
   private saves = new Set<Promise<void>>();
   /** index records (encodeIndexPack) of the packs saved since the last index file */
@@ -37,7 +37,7 @@ export class BlobWriter {
 
   /** whether a blob is stored or about to be */
   known(id: Buffer): boolean {
-    return this.repo.index.has(id) || this.pending.has(id.toString('hex'));
+    return this.repo.index.has(id) || this.pending.has(id.toString('latin1'));
   }
 
   /** Adds a sealed blob unless it is already known. Returns true when it was added. */
@@ -45,7 +45,7 @@ export class BlobWriter {
     if (this.failure) throw this.failure;
     if (this.known(id)) return false;
     const b = this.packs[type];
-    this.pending.add(id.toString('hex'));
+    this.pending.add(id.toString('latin1'));
     await b.add(type, compression, id, sealed, rawLength);
     this.stats.blobs++;
     if (type === 0) this.stats.dataBlobs++;
@@ -81,7 +81,7 @@ export class BlobWriter {
     }
     const p: Promise<void> = done
       .save()
-      .then(() => this.packSaved(done.id, done.entries))
+      .then(() => this.packSaved(done.id, done.records))
       .catch((err) => {
         this.failure ??= err;
       })
@@ -89,10 +89,10 @@ export class BlobWriter {
     this.saves.add(p);
   }
 
-  private async packSaved(packId: string, entries: PackEntry[]): Promise<void> {
-    this.repo.addPackToIndex(packId, entries);
-    for (const e of entries) this.pending.delete(e.id.toString('hex'));
-    this.unindexed.push(encodeIndexPack({ packId, entries }));
+  private async packSaved(packId: string, records: Buffer): Promise<void> {
+    this.repo.addPackRecordsToIndex(packId, records);
+    for (let at = 0; at < records.length; at += ENTRY_BYTES) this.pending.delete(records.toString('latin1', at + 2, at + 34));
+    this.unindexed.push(encodeIndexPack({ packId, records }));
     this.stats.packs++;
     if (this.unindexed.length >= CHECKPOINT_PACKS) await this.writeIndex();
   }

@@ -7,7 +7,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Backend, FileWriter } from '../backend/backend.js';
 import { sha256 } from '../crypto/crypto.js';
-import { packTrailer, type PackEntry } from '../pack/format.js';
+import { decodeEntries, ENTRY_BYTES, packTrailer, writeEntry, type PackEntry } from '../pack/format.js';
 
 /** Bytes gathered before a write is issued: few system calls, little memory. */
 const WRITE_BYTES = 1 << 20;
@@ -15,13 +15,21 @@ const WRITE_BYTES = 1 << 20;
 export interface FinishedPack {
   id: string;
   size: number;
-  entries: PackEntry[];
+  /** the header's entries, encoded (pack/format.ts encodeEntries) */
+  records: Buffer;
+  /** the same, decoded */
+  readonly entries: PackEntry[];
   /** makes the pack durable under its name */
   save(): Promise<void>;
 }
 
 export class PackFile {
-  readonly entries: PackEntry[] = [];
+  /**
+   * The header's entries, encoded as they will be written (46 bytes each): a pack of small blobs holds tens
+   * of thousands, and as objects with an id Buffer each they cost ≈ 250 bytes apiece.
+   */
+  private records = Buffer.allocUnsafeSlow(64 * ENTRY_BYTES);
+  private n = 0;
   /** bytes of the blobs added so far */
   size = 0;
   /** the sealed blobs not yet written (all of them without openWriter) */
@@ -36,12 +44,22 @@ export class PackFile {
   }
 
   get count(): number {
-    return this.entries.length;
+    return this.n;
+  }
+
+  /** the entries so far, decoded */
+  get entries(): PackEntry[] {
+    return decodeEntries(this.records.subarray(0, this.n * ENTRY_BYTES));
   }
 
   /** Appends a sealed blob. Streaming, it resolves once the previous write is done (memory stays bounded). */
   async add(type: 0 | 1, compression: 0 | 1, id: Buffer, sealed: Buffer, rawLength: number): Promise<void> {
-    this.entries.push({ type, compression, id, offset: this.size, length: sealed.length, rawLength });
+    if ((this.n + 1) * ENTRY_BYTES > this.records.length) {
+      const grown = Buffer.allocUnsafeSlow(this.records.length * 2);
+      this.records.copy(grown, 0, 0, this.n * ENTRY_BYTES);
+      this.records = grown;
+    }
+    writeEntry(this.records, this.n++ * ENTRY_BYTES, { type, compression, id, offset: this.size, length: sealed.length, rawLength });
     this.size += sealed.length;
     this.queue.push(sealed);
     if (!this.hash) return;
@@ -70,21 +88,31 @@ export class PackFile {
 
   /** Appends the header; the pack can then be saved (FinishedPack.save) and must not be added to. */
   async finish(encKey: Buffer): Promise<FinishedPack> {
-    const trailer = packTrailer(encKey, this.entries);
+    const records = this.records.subarray(0, this.n * ENTRY_BYTES);
+    const trailer = packTrailer(encKey, records);
     const size = this.size + trailer[0].length + trailer[1].length;
     this.queue.push(...trailer);
+    const finished = (id: string, save: () => Promise<void>): FinishedPack => ({
+      id,
+      size,
+      records,
+      get entries() {
+        return decodeEntries(records);
+      },
+      save,
+    });
     if (!this.hash) {
       const parts = this.queue;
       this.queue = [];
       const id = sha256(parts).toString('hex');
-      return { id, size, entries: this.entries, save: () => this.backend.save('data', id, parts) };
+      return finished(id, () => this.backend.save('data', id, parts));
     }
     for (const p of trailer) this.hash.update(p);
     void this.write();
     await this.writing;
     const w = await this.writer!;
     const id = this.hash.digest('hex');
-    return { id, size, entries: this.entries, save: () => w.commit(id) };
+    return finished(id, () => w.commit(id));
   }
 
   /** Drops the pack: its temporary file, if any, is removed. Never throws. */

@@ -13,7 +13,7 @@ import { DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, REPO_VERSION, parseConfig, signConf
 import { DEFAULT_KDF, makeKeySlot, openKeySlot, parseKeySlot, type KeySlot, type Secrets } from '../model/keyslot.js';
 import { decodeTree } from '../model/tree.js';
 import type { Node } from '../model/node.js';
-import { INDEX_AAD, indexEntryCount, indexPackNumbers, indexSuperseded, openFile, parsePackHeader, scanIndex, type PackEntry } from '../pack/format.js';
+import { ENTRY_BYTES, INDEX_AAD, indexEntryCount, indexPackNumbers, indexSuperseded, openFile, parsePackHeader, scanIndex, type PackEntry } from '../pack/format.js';
 import { SnapshotStore } from './snapshots.js';
 import { blobAad } from './blob-aad.js';
 import { decodeBlob } from './blob-codec.js';
@@ -237,6 +237,17 @@ export class Repository {
     const e = err instanceof Error ? err : new Error(String(err));
     if (!onDamage) throw new DamageError(`index/${name}`, e.message, { cause: err });
     onDamage(`index/${name}`, e);
+  }
+
+  /** The same for entries in encodeEntries' form (a pack just written). */
+  addPackRecordsToIndex(packId: string, records: Buffer): void {
+    const pack = this.index.packNumber(packId);
+    for (let at = 0; at + ENTRY_BYTES <= records.length; at += ENTRY_BYTES) {
+      const type = records[at] as 0 | 1;
+      const compression = records[at + 1] as 0 | 1;
+      const loc = { pack, offset: records.readUInt32LE(at + 34), length: records.readUInt32LE(at + 38), rawLength: records.readUInt32LE(at + 42), type, compression };
+      this.index.addAt(records, at + 2, loc);
+    }
   }
 
   addPackToIndex(packId: string, entries: PackEntry[]): void {
