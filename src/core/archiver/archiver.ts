@@ -14,6 +14,7 @@ import { BlobWriter, findOrphanPacks } from '../repository/blob-writer.js';
 import type { Repository } from '../repository/repository.js';
 import { filterSnapshots } from '../repository/snapshots.js';
 import { ChunkPool } from './pool.js';
+import { readContent } from './content.js';
 import { buildTrie, normalizeSources, sourceOrder, type SourceTrie } from './sources.js';
 import { DirCache, entriesDigest } from './dircache.js';
 import { startScan } from './scan.js';
@@ -24,6 +25,8 @@ import { CACHEDIR_TAG, SLASH, ListedEntry, byName, nonDirTotals, type Totals, sa
 export type { BackupOptions, BackupResult, BackupState, BackupWarning } from './types.js';
 
 export class Archiver {
+  /** the path being saved, decoded only when the progress display asks (not once per file) */
+  private currentPath?: Buffer;
   readonly state: BackupState = { files: 0, dirs: 0, bytes: 0, errors: 0, current: '' };
   private writer!: BlobWriter;
   private pool!: ChunkPool;
@@ -38,7 +41,9 @@ export class Archiver {
   constructor(
     private readonly repo: Repository,
     private readonly opts: BackupOptions,
-  ) {}
+  ) {
+    Object.defineProperty(this.state, 'current', { enumerable: true, get: () => this.currentPath?.toString() ?? '' });
+  }
 
   async run(): Promise<BackupResult> {
     const start = this.opts.time ?? new Date();
@@ -170,7 +175,7 @@ export class Archiver {
    * `done` promise gives the node once the content is stored. The walk therefore waits for room in the
    * worker queue (bounded memory), never for a file or a directory to finish (workers stay busy).
    */
-  private async saveEntry(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk, isSource = false): Promise<Pending> {
+  private saveEntry(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk, isSource = false): Pending | Promise<Pending> {
     this.checkAbort();
     if (st.isSymbolicLink() && (this.opts.followSymlinks || (isSource && this.opts.followSymlinks !== false))) {
       let target: BigIntStats | undefined;
@@ -203,7 +208,7 @@ export class Archiver {
 
   private async saveDir(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, walk: Walk): Promise<Pending> {
     this.state.dirs++;
-    this.state.current = path.toString();
+    this.currentPath = path;
     // Listing a directory updates its atime: recording it would make every tree differ after each run.
     // A directory's atime is therefore recorded as its mtime (and restored so).
     const node = old?.type === 'dir' && sameInode(old, st) ? { ...old, name, subtree: undefined } : this.tryReadNode(path, name, st);
@@ -319,7 +324,8 @@ export class Archiver {
     const oldByName = byName(oldTree);
     const children: Promise<Node | undefined>[] = doneNodes.map((n) => Promise.resolve(n));
     for (const e of entries) {
-      children.push((await this.saveEntry(e.path, e.name, e.st, oldByName.get(e.name.toString('latin1')), inner)).done);
+      const r = this.saveEntry(e.path, e.name, e.st, oldByName.get(e.name.toString('latin1')), inner);
+      children.push((r instanceof Promise ? await r : r).done);
     }
     return pending(
       (async () => {
@@ -344,8 +350,9 @@ export class Archiver {
     }
   }
 
-  private async saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, follow: boolean): Promise<Pending> {
-    this.state.current = path.toString();
+  /** A file's node, or the promise of it while the walk waits for room in the worker queue (not per file). */
+  private saveFile(path: Buffer, name: Buffer, st: BigIntStats, old: Node | undefined, follow: boolean): Pending | Promise<Pending> {
+    this.currentPath = path;
     // Unchanged (same size, mtime, ctime, inode): ctime moves with every chmod, chown, link or xattr change,
     // so the old node holds; only the atime may differ. Its content is reused without reading the file.
     if (old?.type === 'file' && old.content && !old.error && sameInode(old, st) && old.content.every((id) => this.writer.known(Buffer.from(id, 'hex')))) {
@@ -359,38 +366,26 @@ export class Archiver {
     node.type = 'file';
     node.size = Number(st.size);
     const key = node.links > 1 ? `${st.dev}:${st.ino}` : undefined;
-    let content = key ? this.hardlinks.get(key) : undefined;
-    if (!content) {
-      await this.pool.room();
-      content = this.readContent(path, st, follow);
+    const linked = key ? this.hardlinks.get(key) : undefined;
+    const done = (content: Promise<string[] | undefined>): Pending =>
+      pending(
+        content.then((ids) => {
+          this.state.files++;
+          if (!ids) return undefined;
+          node.content = ids;
+          if (old) this.counts.files_changed++;
+          else this.counts.files_new++;
+          return node;
+        }),
+      );
+    if (linked) return done(linked);
+    const read = (): Pending => {
+      const content = readContent(this.pool, this.writer, this.state, path, st, follow, (kind, message) => this.warn(path, kind, message));
       if (key) this.hardlinks.set(key, content);
-    }
-    return pending(
-      content.then((ids) => {
-        this.state.files++;
-        if (!ids) return undefined;
-        node.content = ids;
-        if (old) this.counts.files_changed++;
-        else this.counts.files_new++;
-        return node;
-      }),
-    );
-  }
-
-  private async readContent(path: Buffer, st: BigIntStats, follow: boolean): Promise<string[] | undefined> {
-    const ids: string[] = [];
-    const done = await this.pool.submit({ path, size: Number(st.size), mtime: st.mtimeNs, follow }, async (c) => {
-      ids.push(c.id.toString('hex'));
-      if (c.sealed) await this.writer.add(0, c.id, c.sealed, c.compression, c.rawLength);
-      this.state.bytes += c.rawLength;
-    });
-    const r = await done;
-    if (r.error) {
-      this.warn(path, 'unreadable', `${r.error.code}: cannot read file`);
-      return undefined;
-    }
-    if (r.changed) this.warn(path, 'changed', `file ${r.changed}; the saved copy may be inconsistent`);
-    return ids;
+      return done(content);
+    };
+    const room = this.pool.room();
+    return room ? room.then(read) : read();
   }
 }
 

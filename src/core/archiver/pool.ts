@@ -21,8 +21,11 @@ export interface FileResult {
   error?: { code: string; message: string };
 }
 
+/** Takes one chunk; returns a promise only when the caller must wait before the next (no promise per chunk). */
+export type OnChunk = (c: ChunkResult) => Promise<unknown> | void;
+
 interface Pending {
-  onChunk: (c: ChunkResult) => Promise<void>;
+  onChunk: OnChunk;
   resolve: (r: FileResult) => void;
   reject: (e: unknown) => void;
 }
@@ -83,18 +86,32 @@ export class ChunkPool {
     }
   }
 
-  /** Resolves when the queue has room for one more file (the walker waits here: bounded memory). */
-  async room(): Promise<void> {
+  /**
+   * Nothing when the queue has room for one more file, else a promise that resolves once it has (the walker
+   * waits here: bounded memory). Throws, or rejects, once the pool has failed.
+   */
+  room(): Promise<void> | undefined {
     if (this.workers.length === 0) this.start();
-    while (this.queue.length >= this.workers.length * TASKS_PER_WORKER) await new Promise<void>((r) => this.waiters.push(r));
     if (this.failed) throw this.failed;
+    if (this.queue.length < this.workers.length * TASKS_PER_WORKER) return undefined;
+    return (async () => {
+      while (this.queue.length >= this.workers.length * TASKS_PER_WORKER) await new Promise<void>((r) => this.waiters.push(r));
+      if (this.failed) throw this.failed;
+    })();
   }
 
-  /** Queues a file; resolves when every chunk was handed to onChunk. Waits while the queue is full. */
-  async submit(t: Omit<FileTask, 'task'>, onChunk: (c: ChunkResult) => Promise<void>): Promise<Promise<FileResult>> {
-    if (this.workers.length === 0) this.start();
-    while (this.queue.length >= this.workers.length * TASKS_PER_WORKER) await new Promise<void>((r) => this.waiters.push(r));
-    if (this.failed) throw this.failed;
+  /** Queues a file (after waiting for room); resolves when every chunk was handed to onChunk. */
+  submit(t: Omit<FileTask, 'task'>, onChunk: OnChunk): Promise<FileResult> {
+    let room: Promise<void> | undefined;
+    try {
+      room = this.room();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return room ? room.then(() => this.enqueue(t, onChunk)) : this.enqueue(t, onChunk);
+  }
+
+  private enqueue(t: Omit<FileTask, 'task'>, onChunk: OnChunk): Promise<FileResult> {
     let p!: Pending;
     const done = new Promise<FileResult>((resolve, reject) => (p = { onChunk, resolve, reject }));
     this.queue.push({ t: { ...t, task: this.nextTask++ }, p });
@@ -154,7 +171,8 @@ export class ChunkPool {
       const offset = meta[f + M_OFFSET];
       const sealed = offset >= 0 ? Buffer.from(m.data, offset, meta[f + M_SEALED]) : undefined;
       try {
-        if (p) await p.onChunk({ id: Buffer.from(m.ids, 32 * i, 32), sealed, compression: meta[f + M_COMPRESSION] as 0 | 1, rawLength: meta[f + M_RAW] });
+        const wait = p?.onChunk({ id: Buffer.from(m.ids, 32 * i, 32), sealed, compression: meta[f + M_COMPRESSION] as 0 | 1, rawLength: meta[f + M_RAW] });
+        if (wait) await wait;
       } finally {
         if (sealed) {
           Atomics.sub(this.credit, slot, sealed.length);

@@ -40,20 +40,27 @@ export class BlobWriter {
     return this.repo.index.has(id) || this.pending.has(id.toString('latin1'));
   }
 
-  /** Adds a sealed blob unless it is already known. Returns true when it was added. */
-  async add(type: 0 | 1, id: Buffer, sealed: Buffer, compression: 0 | 1, rawLength: number): Promise<boolean> {
-    if (this.failure) throw this.failure;
+  /**
+   * Adds a sealed blob unless it is already known; true when it was added. The answer is a promise only when
+   * the caller must wait (a write issued, a pack to close): a backup adds ~100k blobs, mostly without waiting.
+   */
+  add(type: 0 | 1, id: Buffer, sealed: Buffer, compression: 0 | 1, rawLength: number): boolean | Promise<boolean> {
+    if (this.failure) return Promise.reject(this.failure);
     if (this.known(id)) return false;
     const b = this.packs[type];
     this.pending.add(id.toString('latin1'));
-    await b.add(type, compression, id, sealed, rawLength);
+    const written = b.add(type, compression, id, sealed, rawLength);
     this.stats.blobs++;
     if (type === 0) this.stats.dataBlobs++;
     else this.stats.treeBlobs++;
     this.stats.rawBytes += rawLength;
     this.stats.packedBytes += sealed.length;
-    if (b.size >= this.repo.config.packSize) await this.closePack(type);
-    return true;
+    if (!written && b.size < this.repo.config.packSize) return true;
+    return (async () => {
+      await written;
+      if (b.size >= this.repo.config.packSize) await this.closePack(type);
+      return true;
+    })();
   }
 
   /** seal + add a tree blob (main thread); returns its id */

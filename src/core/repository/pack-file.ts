@@ -52,8 +52,11 @@ export class PackFile {
     return decodeEntries(this.records.subarray(0, this.n * ENTRY_BYTES));
   }
 
-  /** Appends a sealed blob. Streaming, it resolves once the previous write is done (memory stays bounded). */
-  async add(type: 0 | 1, compression: 0 | 1, id: Buffer, sealed: Buffer, rawLength: number): Promise<void> {
+  /**
+   * Appends a sealed blob. Streaming, when it issues a write it returns a promise that resolves once the
+   * previous write is done (memory stays bounded); otherwise nothing (no promise per blob).
+   */
+  add(type: 0 | 1, compression: 0 | 1, id: Buffer, sealed: Buffer, rawLength: number): Promise<void> | undefined {
     if ((this.n + 1) * ENTRY_BYTES > this.records.length) {
       const grown = Buffer.allocUnsafeSlow(this.records.length * 2);
       this.records.copy(grown, 0, 0, this.n * ENTRY_BYTES);
@@ -62,10 +65,10 @@ export class PackFile {
     writeEntry(this.records, this.n++ * ENTRY_BYTES, { type, compression, id, offset: this.size, length: sealed.length, rawLength });
     this.size += sealed.length;
     this.queue.push(sealed);
-    if (!this.hash) return;
+    if (!this.hash) return undefined;
     this.hash.update(sealed);
     this.queued += sealed.length;
-    if (this.queued >= WRITE_BYTES) await this.write();
+    return this.queued >= WRITE_BYTES ? this.write() : undefined;
   }
 
   /**
