@@ -72,7 +72,8 @@ test('a repository on a real FAT32 file system (fusefat)', async (t) => {
   // remount: what reached the device is durable
   dev.unmount();
   dev.remount();
-  assert.equal((await r.run(['check', '--read-data'])).code, 0);
+  const c = await r.run(['check', '--read-data']);
+  assert.equal(c.code, 0, c.stderr);
 });
 
 test('a full device fails the backup cleanly and leaves the repository intact', async (t) => {

@@ -71,7 +71,8 @@ export function makeDevice(kind: DeviceKind, sizeMiB: number): Device {
     // fusefat writes the image after umount returns: a remount before its daemon exits reads a stale image
     const daemon = fuseDaemonPid(dir);
     if (isMounted(dir)) unmountDir(dir);
-    for (let i = 0; daemon !== undefined && alive(daemon) && i < 300; i++) execFileSync('sleep', ['0.1']);
+    // (up to 60 s: on a loaded machine writing a 128 MiB image took more than 30 s once)
+    for (let i = 0; daemon !== undefined && alive(daemon) && i < 600; i++) execFileSync('sleep', ['0.1']);
     if (loop) {
       spawnSync('losetup', ['-d', loop]);
       loop = undefined;
