@@ -62,11 +62,10 @@ export function decodeEntries(records: Buffer): PackEntry[] {
 }
 
 /**
- * What follows a pack's blobs: its sealed header, then the header's length (u32le). The entries come as
- * objects or already encoded (encodeEntries' form: a pack being written keeps them so, 46 bytes per blob).
+ * What follows a pack's blobs: its sealed header, then the header's length (u32le). The entries come encoded
+ * (encodeEntries' form: a pack being written keeps them so, 46 bytes per blob).
  */
-export function packTrailer(encKey: Buffer, entries: readonly PackEntry[] | Buffer): [header: Buffer, length: Buffer] {
-  const records = Buffer.isBuffer(entries) ? entries : encodeEntries(entries as readonly PackEntry[]);
+export function packTrailer(encKey: Buffer, records: Buffer): [header: Buffer, length: Buffer] {
   const plain = Buffer.allocUnsafe(5 + records.length);
   plain[0] = FORMAT_VERSION;
   plain.writeUInt32LE(records.length / ENTRY_BYTES, 1);

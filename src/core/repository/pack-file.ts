@@ -47,11 +47,6 @@ export class PackFile {
     return this.n;
   }
 
-  /** the entries so far, decoded */
-  get entries(): PackEntry[] {
-    return decodeEntries(this.records.subarray(0, this.n * ENTRY_BYTES));
-  }
-
   /**
    * Appends a sealed blob. Streaming, when it issues a write it returns a promise that resolves once the
    * previous write is done (memory stays bounded); otherwise nothing (no promise per blob).

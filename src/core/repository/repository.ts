@@ -13,7 +13,7 @@ import { DEFAULT_CHUNKER, DEFAULT_PACK_SIZE, REPO_VERSION, parseConfig, signConf
 import { DEFAULT_KDF, makeKeySlot, openKeySlot, parseKeySlot, type KeySlot, type Secrets } from '../model/keyslot.js';
 import { decodeTree } from '../model/tree.js';
 import type { Node } from '../model/node.js';
-import { ENTRY_BYTES, INDEX_AAD, indexEntryCount, indexPackNumbers, indexSuperseded, openFile, parsePackHeader, scanIndex, type PackEntry } from '../pack/format.js';
+import { encodeEntries, ENTRY_BYTES, INDEX_AAD, indexEntryCount, indexPackNumbers, indexSuperseded, openFile, parsePackHeader, scanIndex, type PackEntry } from '../pack/format.js';
 import { SnapshotStore } from './snapshots.js';
 import { blobAad } from './blob-aad.js';
 import { decodeBlob } from './blob-codec.js';
@@ -251,10 +251,7 @@ export class Repository {
   }
 
   addPackToIndex(packId: string, entries: PackEntry[]): void {
-    const pack = this.index.packNumber(packId);
-    for (const e of entries) {
-      this.index.add(e.id, { pack, offset: e.offset, length: e.length, rawLength: e.rawLength, type: e.type, compression: e.compression });
-    }
+    this.addPackRecordsToIndex(packId, encodeEntries(entries));
   }
 
   /** Reads a pack's header from its tail (design.md §8). */
