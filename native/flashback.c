@@ -33,6 +33,7 @@
 #include "util.h"
 #include "walk.h"
 #include "index.h"
+#include "chunker.h"
 /* getpw*_r / getgr*_r scratch buffers grow up to this size on ERANGE (huge groups). */
 #define MAX_NSS_BUF (16 * 1024 * 1024)
 
@@ -503,7 +504,10 @@ NAPI_MODULE_INIT() {
     CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
     CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
   }
-  if (flashback_walk_init(env, exports) != napi_ok || flashback_index_init(env, exports) != napi_ok) return NULL;
+  if (flashback_walk_init(env, exports) != napi_ok || flashback_index_init(env, exports) != napi_ok ||
+      flashback_chunker_init(env, exports) != napi_ok) {
+    return NULL;
+  }
   if (flashback_crypto_init(env, exports) != napi_ok) {
     napi_throw_error(env, "ERR_CRYPTO", "cannot set up OpenSSL contexts");
     return NULL;

@@ -5,6 +5,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Chunker, chunkFile, gearTable, type ChunkerParams, type ChunkScratch } from '../src/core/chunker/fastcdc.js';
+import { addon } from '../src/core/util/addon.js';
 
 const SMALL: ChunkerParams = { min: 2048, avg: 8192, max: 65536 };
 const DEFAULT: ChunkerParams = { min: 512 * 1024, avg: 1024 * 1024, max: 8 * 1024 * 1024 };
@@ -214,6 +215,20 @@ test('cut() contract', () => {
   assert.equal(chunker.cut(data, 7, 7 + n - 1, true), n - 1);
   assert.throws(() => new Chunker(GEAR, { min: 10, avg: 5, max: 100 }), RangeError);
   assert.throws(() => new Chunker(new Int32Array(10), SMALL), RangeError);
+});
+
+test('the native byte loop refuses a range outside its buffer or a malformed state', () => {
+  const state = new Int32Array(258);
+  const buf = Buffer.alloc(100);
+  const scan = addon().gearScan;
+  assert.equal(scan(state, buf, 0, 0, 50, 100), 1, 'h = 0 after the first byte: a boundary with any mask');
+  assert.throws(() => scan(state, buf, 0, 0, 50, 101), /"limit"/);
+  assert.throws(() => scan(state, buf, 0, 0, 101, 100), /"mid"/);
+  assert.throws(() => scan(state, buf, 0, 101, 50, 100), /"from"/);
+  assert.throws(() => scan(state, buf, 60, 50, 50, 100), /"warm"/);
+  assert.throws(() => scan(state, buf, 0, -1, 50, 100), /"from"/);
+  assert.throws(() => scan(new Int32Array(256), buf, 0, 0, 50, 100), /258/);
+  assert.throws(() => scan(state, new Uint16Array(50) as unknown as Uint8Array, 0, 0, 50, 100), /Uint8Array/);
 });
 
 test('cut() resumes where an earlier call stopped, with the same result', () => {

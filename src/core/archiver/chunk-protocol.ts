@@ -20,9 +20,10 @@ export interface WorkerInit {
 export interface FileTask {
   task: number;
   path: Uint8Array;
-  /** stat the walker saw: the worker reports a change if the file differs before or after reading */
+  /** stat the walker saw: the worker reports a change if the file differs from it after reading */
   size: number;
   mtime: bigint;
+  ctime: bigint;
   /** the path is a symlink the user asked to follow (--follow-symlinks); otherwise never follow one */
   follow?: boolean;
 }

@@ -110,8 +110,7 @@ function openForRead(path: Buffer, follow: boolean): number {
   }
 }
 
-/** [size, mtime ns, ctime ns] of the file being read, before and after (addon fstatInto: no Stats object) */
-const before = new BigInt64Array(3);
+/** [size, mtime ns, ctime ns] of the file just read (addon fstatInto: no Stats object) */
 const after = new BigInt64Array(3);
 
 function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
@@ -125,8 +124,9 @@ function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
   }
   let bytes = 0;
   try {
-    addon().fstatInto(fd, before);
-    for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch)) {
+    // Read up to the size the walker saw, then compared with the walker's stat: any write since the walk moves
+    // ctime (no call can set it back), so equal stats mean these bytes are the file the walker saw.
+    for (const chunk of chunkFile(fd, chunker, init.chunker.max, undefined, scratch, t.size)) {
       bytes += chunk.length;
       const id = blobId(idKey, chunk);
       addChunk(t.task, id, chunk.length, known.has(id) ? undefined : chunk);
@@ -134,9 +134,8 @@ function processFile(t: Omit<FileTask, 'path'>, path: Buffer): void {
     addon().fstatInto(fd, after);
     // [size, mtime ns, ctime ns]
     let changed: string | undefined;
-    if (after[1] !== before[1] || after[0] !== before[0] || after[2] !== before[2]) changed = 'changed while it was read';
-    else if (BigInt(bytes) !== after[0]) changed = `size changed while it was read (read ${bytes} of ${after[0]} bytes)`;
-    else if (before[1] !== t.mtime || Number(before[0]) !== t.size) changed = 'changed between scan and read';
+    if (BigInt(bytes) !== after[0]) changed = `size changed while it was read (read ${bytes} of ${after[0]} bytes)`;
+    else if (after[1] !== t.mtime || after[2] !== t.ctime || Number(after[0]) !== t.size) changed = 'changed while it was read';
     files.push({ task: t.task, bytes, changed });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;

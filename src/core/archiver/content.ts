@@ -25,7 +25,7 @@ export function readContent(
     const added = writer.add(0, c.id, c.sealed, c.compression, c.rawLength);
     if (typeof added !== 'boolean') return added;
   };
-  return pool.submit({ path, size: Number(st.size), mtime: st.mtimeNs, follow }, onChunk).then((r) => {
+  return pool.submit({ path, size: Number(st.size), mtime: st.mtimeNs, ctime: st.ctimeNs, follow }, onChunk).then((r) => {
     if (r.error) {
       warn('unreadable', `${r.error.code}: cannot read file`);
       return undefined;

@@ -149,7 +149,7 @@ export class ChunkPool {
       for (const [i, { t, p }] of batch.entries()) {
         this.pending.set(t.task, p);
         paths.set(t.path, i ? ends[i - 1] : 0);
-        tasks.push({ task: t.task, size: t.size, mtime: t.mtime, follow: t.follow });
+        tasks.push({ task: t.task, size: t.size, mtime: t.mtime, ctime: t.ctime, follow: t.follow });
       }
       this.inflight[best] += tasks.length;
       this.workers[best].postMessage({ tasks, paths, ends } satisfies TaskMessage, [paths.buffer, ends.buffer]);

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { readSync as fsReadSync } from 'node:fs';
+import { addon } from '../util/addon.js';
 
 /**
  * FastCDC with normalised chunking (level 2) and a secret gear table, exactly as docs/design.md §6.
@@ -49,24 +50,23 @@ function topBits(n: number): number {
 
 export class Chunker {
   readonly params: Readonly<ChunkerParams>;
-  private readonly gear: Int32Array;
+  /** the gear table, then maskS and maskL: what the native scan reads */
+  private readonly state = new Int32Array(258);
   private readonly min: number;
   private readonly avg: number;
   private readonly max: number;
-  private readonly maskS: number;
-  private readonly maskL: number;
 
   constructor(gear: Int32Array, p: ChunkerParams) {
     if (!(gear instanceof Int32Array) || gear.length !== 256) throw new RangeError('gear table must be an Int32Array(256)');
     validateChunkerParams(p);
-    this.gear = gear;
     this.params = Object.freeze({ min: p.min, avg: p.avg, max: p.max });
     this.min = p.min;
     this.avg = p.avg;
     this.max = p.max;
     const bits = Math.round(Math.log2(p.avg));
-    this.maskS = topBits(bits + 2);
-    this.maskL = topBits(bits - 2);
+    this.state.set(gear);
+    this.state[256] = topBits(bits + 2);
+    this.state[257] = topBits(bits - 2);
   }
 
   /**
@@ -75,49 +75,30 @@ export class Chunker {
    * again from the same `start`). At eof the remaining bytes form the last chunk; an empty range gives 0.
    * `scanned`: how many bytes from `start` an earlier call that returned -1 already tested (its end - start);
    * testing resumes there instead of at `min`, with the same result.
+   *
+   * The byte loop is native (addon gearScan: h = (h << 1) + gear[byte] mod 2^32, a boundary after the byte
+   * when h & mask is 0); in JavaScript it ran at ≈ 220 MB/s, a tenth of a first backup's CPU time.
    */
   cut(buf: Uint8Array, start: number, end: number, eof: boolean, scanned = 0): number {
     const avail = end - start;
     const min = this.min;
     if (avail <= min) return eof ? avail : -1;
     const max = this.max;
-    const G = this.gear;
     const limit = start + (avail < max ? avail : max);
     // A byte at offset < avg from the chunk start is tested with maskS, later ones with maskL.
     // Hashing starts at offset min with h = 0, so a chunk cut by content is at least min + 1 bytes long.
     const mid = start + this.avg < limit ? start + this.avg : limit;
-    let h = 0;
-    let i = start + min;
+    let from = start + min;
+    let warm = from;
     if (scanned > min) {
       // h is a shift register: (h << 1) pushes a byte's share out after 32 steps, so the 32 bytes before the
       // resume point give h exactly (fewer when hashing started closer to it).
-      const from = start + (scanned < avail ? scanned : avail);
-      for (let w = from - 32 > i ? from - 32 : i; w < from; w++) h = ((h << 1) + G[buf[w]]) | 0;
-      i = from;
+      const resume = start + (scanned < avail ? scanned : avail);
+      warm = resume - 32 > from ? resume - 32 : from;
+      from = resume;
     }
-    const mS = this.maskS;
-    for (; i + 1 < mid; i += 2) {
-      h = ((h << 1) + G[buf[i]]) | 0;
-      if ((h & mS) === 0) return i + 1 - start;
-      h = ((h << 1) + G[buf[i + 1]]) | 0;
-      if ((h & mS) === 0) return i + 2 - start;
-    }
-    if (i < mid) {
-      h = ((h << 1) + G[buf[i]]) | 0;
-      if ((h & mS) === 0) return i + 1 - start;
-      i++;
-    }
-    const mL = this.maskL;
-    for (; i + 1 < limit; i += 2) {
-      h = ((h << 1) + G[buf[i]]) | 0;
-      if ((h & mL) === 0) return i + 1 - start;
-      h = ((h << 1) + G[buf[i + 1]]) | 0;
-      if ((h & mL) === 0) return i + 2 - start;
-    }
-    if (i < limit) {
-      h = ((h << 1) + G[buf[i]]) | 0;
-      if ((h & mL) === 0) return i + 1 - start;
-    }
+    const at = addon().gearScan(this.state, buf, warm, from, mid, limit);
+    if (at >= 0) return at - start;
     if (avail >= max) return max;
     return eof ? avail : -1;
   }
@@ -142,6 +123,8 @@ export interface ChunkScratch {
 /**
  * Cuts the file open at `fd` into chunks, reading it sequentially from offset 0 with positioned reads.
  * Memory stays bounded (max + READ_AHEAD) whatever the file size; an empty file yields nothing.
+ * `size`, when the caller knows the file's size (> 0) from a stat: the file is taken to end there, without
+ * the read that would return 0 (one system call per file; the caller checks the size after reading).
  *
  * The yielded Buffer is a view into an internal buffer that is only valid until the generator is resumed:
  * a caller that keeps a chunk past the next iteration must copy it.
@@ -152,6 +135,7 @@ export function* chunkFile(
   maxChunk: number,
   readSync: ReadSyncFn = fsReadSync,
   scratch?: ChunkScratch,
+  size = 0,
 ): Generator<Buffer> {
   const max = Math.max(maxChunk, chunker.params.max);
   const fullSize = max + READ_AHEAD;
@@ -200,6 +184,10 @@ export function* chunkFile(
       }
       end += got;
       pos += got;
+      if (pos === size) {
+        eof = true;
+        break;
+      }
     }
   }
 }

@@ -29,6 +29,11 @@ export interface Addon {
   walkerStop(walker: unknown): void;
   /** native/index.c: adds an index body's entries into a blob index table with room reserved; returns the new count */
   indexInsertBody(body: Uint8Array, packs: Uint32Array, slots: Uint32Array, ids: Int32Array[], meta: Uint32Array[], flags: Uint8Array[], count: number): number;
+  /**
+   * native/chunker.c: the end of the first FastCDC boundary in buf[from..limit) (maskS before mid, maskL after),
+   * the hash rebuilt from buf[warm..from); -1 if none. state = gear[256], maskS, maskL.
+   */
+  gearScan(state: Int32Array, buf: Uint8Array, warm: number, from: number, mid: number, limit: number): number;
   /** nonce ‖ AES-256-GCM(key, nonce, aad, plain) ‖ tag, in a Buffer of its own */
   seal(key: Uint8Array, aad: Uint8Array, plain: Uint8Array): Buffer;
   /** the same, written at out[offset..]; returns the bytes written (plain.length + 28) */
