@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -365,6 +366,37 @@ static napi_value js_fstatInto(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * releasePages(buf, from): hands the whole pages of buf[from..] back to the kernel (madvise MADV_DONTNEED); their
+ * bytes read as zeros afterwards. For the workers' scratch buffers, between requests: a large blob touches pages
+ * that would otherwise stay resident for the rest of the run (docs/architecture.md, "Memory budget"). Only pages
+ * lying wholly inside the buffer are released. Returns the bytes released.
+ */
+static napi_value js_releasePages(napi_env env, napi_callback_info info) {
+  napi_value argv[MAX_ARGS];
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  int64_t from;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    return throw_type_value(env, "buf", "a Buffer or Uint8Array");
+  }
+  if (!get_int64(env, argv[1], "from", &from)) return NULL;
+  if (from < 0 || (uint64_t)from > length) return throw_type_value(env, "from", "an offset within the buffer");
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t start = ((uintptr_t)data + (uintptr_t)from + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+  uintptr_t end = ((uintptr_t)data + length) & ~((uintptr_t)page - 1);
+  double released = 0;
+  if (end > start) {
+    if (madvise((void *)start, end - start, MADV_DONTNEED) != 0) return throw_errno(env, errno, "madvise", NULL);
+    released = (double)(end - start);
+  }
+  napi_value result;
+  CHECK(env, napi_create_double(env, released, &result));
+  return result;
+}
+
+/*
  * tuneMalloc(arenaMax, mmapThreshold): glibc malloc settings for the whole process (docs/architecture.md,
  * "Memory"). Node's ArrayBuffers come from malloc. By default glibc gives every thread that contends an arena
  * of its own (up to 8 per core), and raises its mmap threshold each time a large mmapped block is freed, after
@@ -496,7 +528,7 @@ NAPI_MODULE_INIT() {
     napi_callback fn;
   } fns[] = {
       {"llistxattr", js_llistxattr}, {"lgetxattr", js_lgetxattr}, {"lsetxattr", js_lsetxattr},
-      {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"fstatInto", js_fstatInto}, {"tuneMalloc", js_tuneMalloc}, {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
+      {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"fstatInto", js_fstatInto}, {"tuneMalloc", js_tuneMalloc}, {"releasePages", js_releasePages}, {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
       {"getgrgid", js_getgrgid},     {"getpwnam", js_getpwnam},   {"getgrnam", js_getgrnam},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

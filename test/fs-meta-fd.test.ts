@@ -98,3 +98,23 @@ test('tuneMalloc: glibc takes the settings the CLI uses (elsewhere it says no); 
   assert.throws(() => addon().tuneMalloc(-1 as number, 0), TypeError);
   assert.throws(() => addon().tuneMalloc('2' as unknown as number, 0), TypeError);
 });
+
+test('releasePages / releaseScratch: whole pages past `keep` read as zeros and leave RSS; bytes before stay; bad arguments are refused', async () => {
+  const { releaseScratch, SCRATCH_KEEP } = await import('../src/core/util/scratch.js');
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) * 1024;
+  const buf = Buffer.allocUnsafeSlow(SCRATCH_KEEP + 32 * 1024 * 1024);
+  buf.fill(7);
+  const before = rss();
+  const released = releaseScratch(buf);
+  const page = 4096;
+  assert.ok(released >= 32 * 1024 * 1024 - 2 * page && released <= 32 * 1024 * 1024, `released ${released}`);
+  assert.ok(before - rss() >= 24 * 1024 * 1024, `RSS ${before} → ${rss()}`);
+  assert.equal(buf[SCRATCH_KEEP - 1], 7, 'bytes before keep are kept');
+  assert.equal(buf[SCRATCH_KEEP + 2 * page], 0, 'released pages read as zeros');
+  assert.equal(buf[buf.length - 2 * page], 0);
+  assert.equal(releaseScratch(Buffer.alloc(1024)), 0, 'a buffer no longer than keep is left alone');
+  assert.equal(addon().releasePages(Buffer.alloc(100), 100), 0, 'nothing past the end');
+  assert.throws(() => addon().releasePages(Buffer.alloc(100), 101), TypeError);
+  assert.throws(() => addon().releasePages(Buffer.alloc(100), -1), TypeError);
+  assert.throws(() => addon().releasePages(new Uint16Array(8) as unknown as Uint8Array, 0), TypeError);
+});

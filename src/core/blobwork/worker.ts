@@ -15,6 +15,7 @@ import { applyFileMetaFd, applyNode } from '../fs/meta.js';
 import { readWritePlan, WrittenBuilder } from './write-plan.js';
 import type { Node } from '../model/node.js';
 import { decodeTree } from '../model/tree.js';
+import { releaseScratch } from '../util/scratch.js';
 import { BlobIndex, type BlobIndexReader, type SharedBlobIndexState } from '../index/blob-index.js';
 import { hashFile, headerIdsIn, headerIdsOf, PackReadError, WindowReader, type ReadScratch } from './pack-reader.js';
 import { errorMessage } from '../errors/errors.js';
@@ -311,14 +312,12 @@ function scanTree(plain: Buffer, job: number, index: BlobIndexReader): ScannedTr
 }
 
 parentPort!.on('message', (m: RestoreRequest) => {
-  if (m.kind === 'verify') {
-    parentPort!.postMessage(verifyPack(m));
-    return;
-  }
-  if (m.kind === 'write') {
+  if (m.kind === 'verify') parentPort!.postMessage(verifyPack(m));
+  else if (m.kind === 'write') {
     const { written, issues } = write(m).finish();
     parentPort!.postMessage({ req: m.req, results: [], written, issues } satisfies RestoreReply, [written.buffer as ArrayBuffer]);
-    return;
-  }
-  parentPort!.postMessage({ req: m.req, results: finish(m) } satisfies RestoreReply);
+  } else parentPort!.postMessage({ req: m.req, results: finish(m) } satisfies RestoreReply);
+  // the scratch buffers' contents are dead between requests: what a large blob made resident goes back
+  releaseScratch(readScratch.buf);
+  releaseScratch(inPlace.buf);
 });

@@ -18,6 +18,8 @@ export interface Addon {
   fstatInto(fd: number, out: BigInt64Array): void;
   /** glibc mallopt(M_ARENA_MAX), mallopt(M_MMAP_THRESHOLD) for the process (0: leave as is); false elsewhere */
   tuneMalloc(arenaMax: number, mmapThreshold: number): boolean;
+  /** madvise(MADV_DONTNEED) of the whole pages in buf[from..] (they read as zeros afterwards); the bytes released */
+  releasePages(buf: Uint8Array, from: number): number;
   mknod(path: Buffer, mode: number, rdev: bigint): void;
   getpwuid(uid: number): string | undefined;
   getgrgid(gid: number): string | undefined;
