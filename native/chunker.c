@@ -11,20 +11,6 @@
 
 #include "util.h"
 
-/* argv[i] as a typed array of `want` type; its elements and length. */
-static bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what, void **data, size_t *length) {
-  bool is = false;
-  napi_typedarray_type type;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is || napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok ||
-      type != want) {
-    char msg[128];
-    snprintf(msg, sizeof msg, "The \"%s\" argument must be a%s", what, want == napi_int32_array ? "n Int32Array" : " Uint8Array or Buffer");
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-    return false;
-  }
-  return true;
-}
-
 static bool get_index(napi_env env, napi_value v, const char *what, size_t bound, size_t *out) {
   int64_t i;
   if (napi_get_value_int64(env, v, &i) != napi_ok || i < 0 || (uint64_t)i > bound) {
@@ -88,8 +74,5 @@ done:;
 }
 
 napi_status flashback_chunker_init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_status s = napi_create_function(env, "gearScan", NAPI_AUTO_LENGTH, js_gearScan, NULL, &fn);
-  if (s != napi_ok) return s;
-  return napi_set_named_property(env, exports, "gearScan", fn);
+  return export_function(env, exports, "gearScan", js_gearScan);
 }

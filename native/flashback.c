@@ -136,6 +136,39 @@ oom:
   return false;
 }
 
+static const char *typed_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: return "an Int8Array";
+    case napi_uint8_array: return "a Buffer or Uint8Array";
+    case napi_uint8_clamped_array: return "a Uint8ClampedArray";
+    case napi_int16_array: return "an Int16Array";
+    case napi_uint16_array: return "a Uint16Array";
+    case napi_int32_array: return "an Int32Array";
+    case napi_uint32_array: return "a Uint32Array";
+    case napi_float32_array: return "a Float32Array";
+    case napi_float64_array: return "a Float64Array";
+    case napi_bigint64_array: return "a BigInt64Array";
+    case napi_biguint64_array: return "a BigUint64Array";
+  }
+  return "a typed array";
+}
+
+bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what, void **data, size_t *length) {
+  bool is = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is || napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok ||
+      type != want) {
+    return throw_type(env, what, typed_name(want));
+  }
+  return true;
+}
+
+napi_status export_function(napi_env env, napi_value exports, const char *name, napi_callback fn) {
+  napi_value f;
+  napi_status s = napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f);
+  return s != napi_ok ? s : napi_set_named_property(env, exports, name, f);
+}
+
 /* A JS number that is an exact integer, or a BigInt, as int64. */
 static bool get_int64(napi_env env, napi_value v, const char *what, int64_t *out) {
   napi_valuetype type;
@@ -373,15 +406,13 @@ static napi_value js_fstatInto(napi_env env, napi_callback_info info) {
  */
 static napi_value js_releasePages(napi_env env, napi_callback_info info) {
   napi_value argv[MAX_ARGS];
-  napi_typedarray_type type;
   size_t length;
   void *data;
   int64_t from;
-  if (!get_args(env, info, 2, argv)) return NULL;
-  if (napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
-    return throw_type_value(env, "buf", "a Buffer or Uint8Array");
+  if (!get_args(env, info, 2, argv) || !get_typed(env, argv[0], napi_uint8_array, "buf", &data, &length) ||
+      !get_int64(env, argv[1], "from", &from)) {
+    return NULL;
   }
-  if (!get_int64(env, argv[1], "from", &from)) return NULL;
   if (from < 0 || (uint64_t)from > length) return throw_type_value(env, "from", "an offset within the buffer");
   long page = sysconf(_SC_PAGESIZE);
   uintptr_t start = ((uintptr_t)data + (uintptr_t)from + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
@@ -531,11 +562,7 @@ NAPI_MODULE_INIT() {
       {"utimensat", js_utimensat},   {"futimens", js_futimens},   {"fstatInto", js_fstatInto}, {"tuneMalloc", js_tuneMalloc}, {"releasePages", js_releasePages}, {"mknod", js_mknod},         {"getpwuid", js_getpwuid},
       {"getgrgid", js_getgrgid},     {"getpwnam", js_getpwnam},   {"getgrnam", js_getgrnam},
   };
-  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    CHECK(env, napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn));
-    CHECK(env, napi_set_named_property(env, exports, fns[i].name, fn));
-  }
+  for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) CHECK(env, export_function(env, exports, fns[i].name, fns[i].fn));
   if (flashback_walk_init(env, exports) != napi_ok || flashback_index_init(env, exports) != napi_ok ||
       flashback_chunker_init(env, exports) != napi_ok) {
     return NULL;

@@ -29,17 +29,6 @@
 
 static uint32_t u32le(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-static bool typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
-  bool is = false;
-  napi_typedarray_type type;
-  if (napi_is_typedarray(env, v, &is) != napi_ok || !is ||
-      napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok || type != want) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "indexInsertBody: a typed array of the wrong kind");
-    return false;
-  }
-  return true;
-}
-
 static bool u32_arg(napi_env env, napi_value v, uint32_t *out) {
   if (napi_get_value_uint32(env, v, out) != napi_ok) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "indexInsertBody: expected a number");
@@ -69,8 +58,8 @@ static napi_value js_index_insert_body(napi_env env, napi_callback_info info) {
   uint32_t *packs, *slots;
   size_t len, npacks, nslots;
   uint32_t count, nblocks;
-  if (!typed(env, argv[0], napi_uint8_array, (void **)&buf, &len) || !typed(env, argv[1], napi_uint32_array, (void **)&packs, &npacks) ||
-      !typed(env, argv[2], napi_uint32_array, (void **)&slots, &nslots) || !u32_arg(env, argv[6], &count))
+  if (!get_typed(env, argv[0], napi_uint8_array, "body", (void **)&buf, &len) || !get_typed(env, argv[1], napi_uint32_array, "packs", (void **)&packs, &npacks) ||
+      !get_typed(env, argv[2], napi_uint32_array, "slots", (void **)&slots, &nslots) || !u32_arg(env, argv[6], &count))
     return NULL;
   CHECK(env, napi_get_array_length(env, argv[3], &nblocks));
   if (nblocks == 0 || nblocks > MAX_BLOCKS || nslots == 0 || (nslots & (nslots - 1)) != 0) {
@@ -87,8 +76,8 @@ static napi_value js_index_insert_body(napi_env env, napi_callback_info info) {
     CHECK(env, napi_get_element(env, argv[3], b, &vi));
     CHECK(env, napi_get_element(env, argv[4], b, &vm));
     CHECK(env, napi_get_element(env, argv[5], b, &vf));
-    if (!typed(env, vi, napi_int32_array, (void **)&ids[b], &li) || !typed(env, vm, napi_uint32_array, (void **)&meta[b], &lm) ||
-        !typed(env, vf, napi_uint8_array, (void **)&flags[b], &lf))
+    if (!get_typed(env, vi, napi_int32_array, "ids[]", (void **)&ids[b], &li) || !get_typed(env, vm, napi_uint32_array, "meta[]", (void **)&meta[b], &lm) ||
+        !get_typed(env, vf, napi_uint8_array, "flags[]", (void **)&flags[b], &lf))
       return NULL;
     /* every block but a lone first one holds 65536 entries (entry e is in block e >> 16) */
     if (li != 8 * lf || lm != 4 * lf || (nblocks > 1 && lf != (1u << BLOCK_SHIFT)) || lf > (1u << BLOCK_SHIFT)) {
@@ -174,8 +163,5 @@ static napi_value js_index_insert_body(napi_env env, napi_callback_info info) {
 }
 
 napi_status flashback_index_init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_status s = napi_create_function(env, "indexInsertBody", NAPI_AUTO_LENGTH, js_index_insert_body, NULL, &fn);
-  if (s != napi_ok) return s;
-  return napi_set_named_property(env, exports, "indexInsertBody", fn);
+  return export_function(env, exports, "indexInsertBody", js_index_insert_body);
 }

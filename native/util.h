@@ -18,6 +18,11 @@ napi_value fail(napi_env env);
 napi_value throw_errno(napi_env env, int err, const char *syscall, const char *path);
 /* Reads up to MAX_ARGS arguments into argv; throws unless at least `want` were given. */
 bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv);
+/* A typed array argument of exactly type `want` (a Buffer is a Uint8Array): its elements and length; throws a
+   TypeError naming `what` otherwise. */
+bool get_typed(napi_env env, napi_value v, napi_typedarray_type want, const char *what, void **data, size_t *length);
+/* exports[name] = a function calling fn. */
+napi_status export_function(napi_env env, napi_value exports, const char *name, napi_callback fn);
 /* A Buffer or string argument as a NUL-terminated heap string (caller frees); embedded NULs are refused. */
 bool get_bytes(napi_env env, napi_value v, const char *what, char **out);
 #endif

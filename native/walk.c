@@ -325,10 +325,7 @@ napi_status flashback_walk_init(napi_env env, napi_value exports) {
     napi_callback fn;
   } fns[] = {{"lstatdir", js_lstatdir}, {"walkerStart", js_walker_start}, {"walkerStop", js_walker_stop}};
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
-    napi_value fn;
-    napi_status s = napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &fn);
-    if (s != napi_ok) return s;
-    s = napi_set_named_property(env, exports, fns[i].name, fn);
+    napi_status s = export_function(env, exports, fns[i].name, fns[i].fn);
     if (s != napi_ok) return s;
   }
   return napi_ok;
